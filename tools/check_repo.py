@@ -29,6 +29,8 @@ def main():
         dirty = [i for i, c in enumerate(j['cells']) if c.get('outputs') or c.get('execution_count') is not None]
         if dirty or 'widgets' in j.get('metadata', {}):
             problems.append(f'{nb.relative_to(ROOT)} is not clean (outputs in cells {dirty[:5]}); run `nbdev-clean` and commit it')
+    r = subprocess.run([sys.executable, str(ROOT/'tools/base_config.py'), '--check'], cwd=ROOT)
+    if r.returncode: problems.append('configs/config_base.yaml differs from the schema; run `python tools/base_config.py`')
     r = subprocess.run([sys.executable, str(ROOT/'tools/readme.py'), '--check'], cwd=ROOT)
     if r.returncode: problems.append('README.md differs from nbs/index.ipynb; run `make readme` and commit README.md')
     for p in problems: print(f'check_repo: {p}', file=sys.stderr)
