@@ -8,13 +8,13 @@ Docs: https://sftplay.github.io/sftplay/models.html.md"""
 __all__ = ['SPECIAL_TOKENS', 'ROLE_TOKENS', 'CHAT_TEMPLATE', 'model_source', 'load_error', 'load_tokenizer', 'train_tokenizer',
            'corpus_from', 'build_tiny', 'sftplay_tiny']
 
-# %% ../nbs/00b_models.ipynb #6075ff66
+# %% ../nbs/00b_models.ipynb #c224888b
 import json, os, re, shutil, tempfile
 from pathlib import Path
 from fastcore.script import call_parse
 from .config import Config, SftplayError, Overrides, cli_errors, load_config
 
-# %% ../nbs/00b_models.ipynb #c6e58697
+# %% ../nbs/00b_models.ipynb #d9e8b67e
 _HUB_ID = re.compile(r'^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$')
 
 def model_source(name:str, root=None) -> str:
@@ -26,7 +26,7 @@ def model_source(name:str, root=None) -> str:
         raise SftplayError(f'model.name {name!r}: no such folder; fix the path (relative paths start at {Path(root or ".").resolve()})')
     return name
 
-# %% ../nbs/00b_models.ipynb #deea598b
+# %% ../nbs/00b_models.ipynb #841ef6f0
 def _offline() -> bool: return os.environ.get('HF_HUB_OFFLINE', '0').lower() in ('1', 'true', 'yes')
 
 def load_error(what:str, name:str, src:str, e:Exception) -> SftplayError:
@@ -37,7 +37,7 @@ def load_error(what:str, name:str, src:str, e:Exception) -> SftplayError:
     hint = ('the Hub is offline (HF_HUB_OFFLINE=1) and it is not cached' if _offline() else 'it is not a local folder and the Hub did not provide it')
     return SftplayError(f'model.name {name!r}: cannot load its {what}: {hint}; use a local folder (sftplay-tiny builds one) or a reachable Hub id')
 
-# %% ../nbs/00b_models.ipynb #38379f34
+# %% ../nbs/00b_models.ipynb #64627e51
 def load_tokenizer(cfg:Config, name:str=None):
     "The tokenizer of `name` (default: `cfg.model.name`), with a pad token"
     from transformers import AutoTokenizer
@@ -49,7 +49,7 @@ def load_tokenizer(cfg:Config, name:str=None):
     if tok.pad_token is None: tok.pad_token = tok.eos_token
     return tok
 
-# %% ../nbs/00b_models.ipynb #85dfc88f
+# %% ../nbs/00b_models.ipynb #4e17a25d
 SPECIAL_TOKENS = ['<pad>', '<s>', '</s>', '<unk>']
 ROLE_TOKENS = ['<|system|>', '<|user|>', '<|assistant|>']
 
@@ -73,7 +73,7 @@ def train_tokenizer(texts, vocab_size:int=2048):
     out.chat_template = CHAT_TEMPLATE
     return out
 
-# %% ../nbs/00b_models.ipynb #07c7686d
+# %% ../nbs/00b_models.ipynb #0272077c
 def corpus_from(paths, extra=()) -> list:
     "Text lines for tokenizer training: every string value in the JSONL/CSV files at `paths`, plus `extra`"
     import csv
@@ -87,7 +87,7 @@ def corpus_from(paths, extra=()) -> list:
                 for r in csv.reader(f, delimiter='\t' if p.suffix == '.tsv' else ','): out += r
     return out
 
-# %% ../nbs/00b_models.ipynb #9c5ba43d
+# %% ../nbs/00b_models.ipynb #6b189fed
 def _tiny_model(kind, tok, hidden, layers, heads, intermediate):
     from transformers import LlamaConfig, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
     ids = dict(pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
@@ -123,7 +123,7 @@ def build_tiny(out, kind:str='causal', texts=(), vocab_size:int=2048, hidden:int
         if tmp.exists(): shutil.rmtree(tmp)
     return out
 
-# %% ../nbs/00b_models.ipynb #01fa6120
+# %% ../nbs/00b_models.ipynb #dbdaf15e
 @call_parse
 def sftplay_tiny(
     config:str='configs/config_run.yaml', # run config: model.name is the folder to build, model.type the kind

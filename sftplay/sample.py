@@ -8,13 +8,13 @@ Docs: https://sftplay.github.io/sftplay/sample.html.md"""
 __all__ = ['SLOTS', 'TEMPLATES', 'PREFIXES', 'SUFFIXES', 'SYLLABLES', 'WORDS_A', 'WORDS_B', 'EXTS', 'VERBS', 'DAYS', 'TIMES',
            'make_row', 'make_intents', 'intents_schema', 'write_sample', 'sftplay_sample']
 
-# %% ../nbs/00a_sample.ipynb #a2d24cc9
+# %% ../nbs/00a_sample.ipynb #1992f5f9
 import csv, io, json, random
 from pathlib import Path
 from fastcore.script import call_parse
 from .config import SftplayError, atomic_write, cli_errors
 
-# %% ../nbs/00a_sample.ipynb #2c1d7aa5
+# %% ../nbs/00a_sample.ipynb #ff665cc9
 SLOTS = {
     'send_email': ['to', 'subject'], 'search_email': ['from', 'query'],
     'schedule_meeting': ['with', 'topic', 'day', 'time'], 'cancel_meeting': ['with', 'day'],
@@ -42,7 +42,7 @@ TEMPLATES = {
 PREFIXES = ['', '', '', 'hey ', 'pls ', 'quick one: ', 'hi, ', 'ok so ']
 SUFFIXES = ['', '', '', ' thanks', ' pls', '!', ' asap', ' ty']
 
-# %% ../nbs/00a_sample.ipynb #7e0f8276
+# %% ../nbs/00a_sample.ipynb #7f05d2e7
 SYLLABLES = ('ka lo mi ren sa tor vi el an bri co da fen gal ha is jo ke lu mar ne ol pa qui ro sel ta ul ve wyn '
              'xa yo zel bo dru fa gi hol ix ja kor lem nu or pim ras sku tel um vor').split()
 WORDS_A = ('quarterly annual vendor client hiring budget security product launch travel marketing design legal onboarding '
@@ -57,7 +57,7 @@ VERBS = 'prepare send finish review submit sign approve print share update'.spli
 DAYS = 'monday tuesday wednesday thursday friday tomorrow today'.split()
 TIMES = '9am 10am 11am 11:30am noon 1pm 2pm 2:30pm 3pm 4pm 5pm'.split()
 
-# %% ../nbs/00a_sample.ipynb #9727c4e9
+# %% ../nbs/00a_sample.ipynb #2cb26c87
 class _Values:
     "Draws slot values from composite pools; each open-text value is handed out once"
     def __init__(self, rng): self.rng, self.used = rng, set()
@@ -76,7 +76,7 @@ class _Values:
     def folder(self): return self._fresh(lambda: f'{self.rng.choice(WORDS_A)}-{self.rng.choice(WORDS_B)}')
     def text(self): return self._fresh(lambda: f'{self.rng.choice(VERBS)} the {self.rng.choice(WORDS_A)} {self.rng.choice(WORDS_B)}')
 
-# %% ../nbs/00a_sample.ipynb #a7279b18
+# %% ../nbs/00a_sample.ipynb #501ad8b8
 _KIND = {'to': 'name', 'from': 'name', 'with': 'name', 'subject': 'topic', 'topic': 'topic', 'query': 'query',
          'file': 'file', 'folder': 'folder', 'text': 'text'}
 
@@ -92,7 +92,7 @@ def make_row(rng:random.Random, values:_Values, intent:str) -> dict:
     if rng.random() < 0.2: text = text[0].upper() + text[1:]
     return {'input': text, 'output': json.dumps({'intent': intent, 'slots': slots}, ensure_ascii=False)}
 
-# %% ../nbs/00a_sample.ipynb #f669f050
+# %% ../nbs/00a_sample.ipynb #9fab774a
 def make_intents(n:int=4000, seed:int=0) -> list:
     "`n` rows `{id, input, output}`, every open-text slot value unique across the set"
     rng = random.Random(seed)
@@ -104,7 +104,7 @@ def make_intents(n:int=4000, seed:int=0) -> list:
     rng.shuffle(rows)
     return rows
 
-# %% ../nbs/00a_sample.ipynb #0ce70eb6
+# %% ../nbs/00a_sample.ipynb #cde69c3f
 def intents_schema() -> dict:
     "JSON Schema of the `output` of every row"
     alt = lambda i, ss: {'type': 'object', 'required': ['intent', 'slots'], 'additionalProperties': False,
@@ -114,7 +114,7 @@ def intents_schema() -> dict:
     return {'$schema': 'https://json-schema.org/draft/2020-12/schema', 'title': 'sftplay sample: enterprise assistant intent',
             'oneOf': [alt(i, ss) for i, ss in sorted(SLOTS.items())]}
 
-# %% ../nbs/00a_sample.ipynb #b1c839db
+# %% ../nbs/00a_sample.ipynb #c605e2eb
 def _csv_text(rows) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=['id', 'input', 'output'], lineterminator='\n')
@@ -132,7 +132,7 @@ def write_sample(out_dir='data/raw', n:int=4000, seed:int=0) -> list:
     for f, text in files.items(): atomic_write(out/f, text(rows))
     return [out/f for f in files]
 
-# %% ../nbs/00a_sample.ipynb #a9f8bc96
+# %% ../nbs/00a_sample.ipynb #404a9647
 @call_parse
 def sftplay_sample(
     out:str='data/raw', # folder to write intents.jsonl, intents.csv and intents.schema.json to
