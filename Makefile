@@ -12,10 +12,10 @@ export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export HF_HUB_DISABLE_TELEMETRY ?= 1
 
-.PHONY: help install setup-dirs demo test test-slow readme clean
+.PHONY: help install setup-dirs demo process style test test-slow readme clean render train
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -37,12 +37,24 @@ demo: install setup-dirs data/raw/intents.jsonl  ## the whole pipeline on the sa
 	$(BIN)/sftplay-tiny --config $(CONFIG)
 	$(BIN)/sftplay-config --config $(CONFIG) > /dev/null && echo "config $(CONFIG) is valid"
 
+process: install  ## raw data (data.raw) -> data/processed/{train,val,test}.jsonl + rejects.jsonl + report.json
+	$(BIN)/sftplay-process --config $(CONFIG)
+
+style: install  ## inject the system/style instruction into every split; STYLE="..." overrides style.text
+	STYLE='$(subst ','\'',$(value STYLE))'; $(BIN)/sftplay-style --config $(CONFIG) $${STYLE:+--style "$$STYLE"}
+
 test: install  ## export/clean/README checks, then every notebook's tests (nbdev-test)
 	$(BIN)/python tools/check_repo.py
 	$(BIN)/nbdev-test --n-workers 2 --timing
 
 test-slow: install  ## the slow tests too (cells flagged #| slow)
 	$(BIN)/nbdev-test --n-workers 2 --flags slow --timing
+
+train: install  ## fine-tune per $(CONFIG) (QLoRA / LoRA / full; logs to the configured dashboard)
+	$(BIN)/sftplay-train --config $(CONFIG)
+
+render: install  ## write data/rendered/{train,val,test}.jsonl: each row's rendered prompt and gold answer (template audit)
+	$(BIN)/sftplay-render --config $(CONFIG)
 
 readme:  ## regenerate README.md from nbs/index.ipynb
 	$(BIN)/python tools/readme.py

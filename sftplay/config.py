@@ -13,7 +13,7 @@ __all__ = ['Overrides', 'PANEL_KEYS', 'SftplayError', 'ConfigError', 'opt', 'Mod
            'BatchPlan', 'plan_batch', 'MemInfo', 'free_memory', 'cli_errors', 'run_cli', 'sftplay_config',
            'panel_check', 'panel_yaml', 'ConfigPanel']
 
-# %% ../nbs/00_config.ipynb #12510961
+# %% ../nbs/00_config.ipynb #2fe8ebed
 import copy, dataclasses, difflib, math, os, re, subprocess, sys, types
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -22,7 +22,7 @@ from typing import Annotated, Literal, Union, get_args, get_origin, get_type_hin
 import yaml
 from fastcore.script import call_parse, is_cli
 
-# %% ../nbs/00_config.ipynb #cbed0011
+# %% ../nbs/00_config.ipynb #a3301d26
 class SftplayError(Exception):
     "A problem with the user's input, shown as one line that names the file or key and the fix"
     def __init__(self, msg): super().__init__(' '.join(str(msg).split()))
@@ -34,7 +34,7 @@ class ConfigError(SftplayError, ValueError):
         n = len(self.problems)
         super().__init__(self.problems[0] if n == 1 else f"{n} problems in the config: " + '; '.join(self.problems))
 
-# %% ../nbs/00_config.ipynb #3b5081ac
+# %% ../nbs/00_config.ipynb #f6375d9a
 def opt(default, help:str, lo=None, hi=None):
     "A config field with its `default`, the one-line `help` used as its YAML comment, and an allowed range [`lo`, `hi`]"
     meta = dict(help=help, lo=lo, hi=hi)
@@ -42,7 +42,7 @@ def opt(default, help:str, lo=None, hi=None):
         return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
     return field(default=default, metadata=meta)
 
-# %% ../nbs/00_config.ipynb #e858992e
+# %% ../nbs/00_config.ipynb #7b0082b0
 @dataclass
 class ModelCfg:
     name: str = opt('models/tiny-llama', 'Hub id (org/name) or local folder; both load through from_pretrained')
@@ -69,7 +69,7 @@ class TuningCfg:
     double_quant: bool = opt(True, 'qlora: also quantize the quantization constants (saves ~0.4 bit/param)')
     lora: LoraCfg = opt(LoraCfg(), 'LoRA adapter shape (ignored when mode is full)')
 
-# %% ../nbs/00_config.ipynb #76b026c9
+# %% ../nbs/00_config.ipynb #da11b842
 @dataclass
 class SplitCfg:
     train: float = opt(0.8, 'share of rows for training', lo=0.0, hi=1.0)
@@ -108,7 +108,7 @@ class TemplateCfg:
     packing: bool = opt(True, 'padding-free packing: a micro-batch becomes one sequence, no attention across rows (causal only)')
     group_by_length: bool = opt(True, 'batch rows of similar length together (less padding, faster steps)')
 
-# %% ../nbs/00_config.ipynb #f8426c7a
+# %% ../nbs/00_config.ipynb #c0b76939
 @dataclass
 class TrainCfg:
     epochs: float = opt(1.0, 'passes over the training rows (ignored when max_steps > 0)', lo=0.0)
@@ -138,7 +138,7 @@ class CheckpointCfg:
     adapters_dir: str = opt('adapters', 'the final adapter (or model) goes to <adapters_dir>/<run_name>/ with its config and template')
     on_existing: Literal['refuse', 'suffix'] = opt('refuse', 'a run folder that already exists: refuse to start, or add a -2, -3... suffix')
 
-# %% ../nbs/00_config.ipynb #2bed04bc
+# %% ../nbs/00_config.ipynb #9ba64a1a
 @dataclass
 class RegexHook:
     name: str = opt('hook', 'name reported in metrics.json')
@@ -179,7 +179,7 @@ class MergeCfg:
     dtype: Literal['float16', 'bfloat16', 'float32'] = opt('float16', 'dtype of the merged weights')
     atol: float = opt(1e-2, 'largest logit difference merged vs adapter model that passes the check', lo=0.0)
 
-# %% ../nbs/00_config.ipynb #ae7bf631
+# %% ../nbs/00_config.ipynb #c753d353
 @dataclass
 class Config:
     model: ModelCfg = opt(ModelCfg(), 'the base model')
@@ -194,7 +194,7 @@ class Config:
     logging: LoggingCfg = opt(LoggingCfg(), 'dashboards')
     merge: MergeCfg = opt(MergeCfg(), 'sftplay-merge')
 
-# %% ../nbs/00_config.ipynb #e155f2ae
+# %% ../nbs/00_config.ipynb #33ec9b4c
 def schema_keys(cls=Config, prefix='') -> dict:
     "Every dotted key path of the schema, mapped to its field (sections included)"
     out = {}
@@ -210,7 +210,7 @@ def get_key(obj, key:str):
     for part in key.split('.'): obj = obj[part] if isinstance(obj, dict) else getattr(obj, part)
     return obj
 
-# %% ../nbs/00_config.ipynb #c7eb0875
+# %% ../nbs/00_config.ipynb #0a5677b7
 _BAD = object()
 _NAMES = {int: 'a whole number', float: 'a number', bool: 'true or false', str: 'text', type(None): 'null'}
 
@@ -238,7 +238,7 @@ def _scalar(tp, v):
     if tp is type(None): return None if v is None else _BAD
     return _BAD
 
-# %% ../nbs/00_config.ipynb #83fbc390
+# %% ../nbs/00_config.ipynb #f0f7d474
 def _convert(tp, v, key, errs):
     "Check `v` against annotation `tp`; return the converted value, or `_BAD` after adding `(key, problem)` to `errs`"
     o, a = get_origin(tp), get_args(tp)
@@ -248,6 +248,8 @@ def _convert(tp, v, key, errs):
             r = _convert(t, v, key, [])
             if r is not _BAD: return r
     elif o is Literal:
+        if isinstance(v, bool):  # YAML 1.1 reads `no`, `off`, `yes`, `on` as booleans
+            v = next((w for w in (('no', 'off', 'false') if not v else ('yes', 'on', 'true')) if w in a), v)
         if v in a and not isinstance(v, bool): return v
         close = difflib.get_close_matches(str(v), list(map(str, a)), 1)
         errs.append((key, f"{_show(v)} is not allowed; choose {_describe(tp)}" + (f" (did you mean {close[0]!r}?)" if close else '')))
@@ -265,7 +267,7 @@ def _convert(tp, v, key, errs):
     errs.append((key, f"{_show(v)} is not {_describe(tp)}"))
     return _BAD
 
-# %% ../nbs/00_config.ipynb #90fd7eb2
+# %% ../nbs/00_config.ipynb #8d000b46
 def _join(prefix, k): return f'{prefix}.{k}' if prefix else str(k)
 
 # names users bring from peft / transformers / TRL configs
@@ -306,7 +308,7 @@ def _build(cls, d, prefix, errs):
         if v is not _BAD: kw[f.name] = v; _in_range(f, v, _join(prefix, f.name), errs)
     return cls(**kw)
 
-# %% ../nbs/00_config.ipynb #270bae13
+# %% ../nbs/00_config.ipynb #d3764988
 def check_combinations(cfg) -> list:
     "Problems `(key, message)` with combinations of otherwise valid values"
     p, t = [], cfg.train
@@ -329,7 +331,7 @@ def check_combinations(cfg) -> list:
     if cfg.generation.do_sample and cfg.generation.temperature <= 0: p.append(('generation.temperature', 'must be > 0 when do_sample is true'))
     return p
 
-# %% ../nbs/00_config.ipynb #e70b1ed0
+# %% ../nbs/00_config.ipynb #73782c1e
 def read_yaml(path) -> dict:
     "The mapping in the YAML file at `path`; errors name the file and line"
     path = Path(path)
@@ -344,7 +346,7 @@ def read_yaml(path) -> dict:
     if not isinstance(d, dict): raise ConfigError(f'{path}: the top level must be a mapping of sections (model:, tuning:, ...)')
     return d
 
-# %% ../nbs/00_config.ipynb #c653fc79
+# %% ../nbs/00_config.ipynb #a03949ce
 def merge(base:dict, over:dict, src:str='', where:dict=None, prefix='') -> dict:
     "Deep copy of `base` with `over` laid on top; records `key -> src` in `where`"
     out = copy.deepcopy(base)
@@ -358,7 +360,7 @@ def merge(base:dict, over:dict, src:str='', where:dict=None, prefix='') -> dict:
                 where[key] = src
     return out
 
-# %% ../nbs/00_config.ipynb #5fce9226
+# %% ../nbs/00_config.ipynb #55a72418
 def parse_override(s:str) -> dict:
     "Nested dict from one `key.path=value` override"
     key, eq, val = s.partition('=')
@@ -371,7 +373,7 @@ def parse_override(s:str) -> dict:
     for part in reversed(key.strip().split('.')): d = {part: d}
     return d
 
-# %% ../nbs/00_config.ipynb #016a9e9b
+# %% ../nbs/00_config.ipynb #e6365d2d
 def load_raw(path, overrides=()) -> tuple:
     "`(merged dict, where)` for the run file at `path`, its chain of bases and `key.path=value` overrides"
     chain, p = [], Path(path)
@@ -389,7 +391,7 @@ def load_raw(path, overrides=()) -> tuple:
     for s in overrides or (): raw = merge(raw, parse_override(s), '--set', where)
     return raw, where
 
-# %% ../nbs/00_config.ipynb #cf7f1d61
+# %% ../nbs/00_config.ipynb #b5dbe118
 def _source(key, where):
     k = key.split('[')[0]
     while k:
@@ -407,7 +409,7 @@ def validate(raw:dict, where:dict=None) -> tuple:
     probs = [f'{src}: {k}: {m}' if (src := _source(k, where)) else f'{k}: {m}' for k, m in errs]
     return cfg, probs
 
-# %% ../nbs/00_config.ipynb #bdbff8ee
+# %% ../nbs/00_config.ipynb #1c1f14de
 def _root_of(path) -> Path:
     p = Path(path).resolve().parent
     return next((a.parent for a in [p, *p.parents] if a.name == 'configs'), p)
@@ -421,14 +423,14 @@ def load_config(path='configs/config_run.yaml', overrides=(), root=None) -> Conf
     cfg.source = Path(path)
     return cfg
 
-# %% ../nbs/00_config.ipynb #ef9596c7
+# %% ../nbs/00_config.ipynb #88763ba9
 def _resolve(self, p) -> Path:
     "`p` as a path: absolute stays, relative is taken from the config's root"
     p = Path(p).expanduser()
     return p if p.is_absolute() else Path(getattr(self, 'root', None) or Path.cwd())/p
 Config.resolve = _resolve
 
-# %% ../nbs/00_config.ipynb #df4ea41e
+# %% ../nbs/00_config.ipynb #066c1884
 def uncommented_keys(path) -> list:
     "Lines of the YAML file at `path` that set a key without a `# comment`"
     out = []
@@ -438,7 +440,7 @@ def uncommented_keys(path) -> list:
         if re.match(r'^[\w.-]+\s*:', s) and ' #' not in s: out.append(f'{path}:{i}: {s}')
     return out
 
-# %% ../nbs/00_config.ipynb #7dcc2cb0
+# %% ../nbs/00_config.ipynb #9782104b
 def _yaml_value(v) -> str:
     "One YAML flow value"
     return yaml.safe_dump(v, default_flow_style=True, width=10**9, allow_unicode=True, sort_keys=False).removesuffix('\n...\n').strip()
@@ -465,7 +467,7 @@ def dump_config(cfg:Config) -> str:
     "The whole config as commented YAML"
     return dump_dict(dataclasses.asdict(cfg)) + '\n'
 
-# %% ../nbs/00_config.ipynb #aab9be21
+# %% ../nbs/00_config.ipynb #78d66575
 def atomic_write(path, text:str):
     "Write `text` to `path` through a temporary file and a rename, so `path` is either old or complete"
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
@@ -480,7 +482,7 @@ def save_config(cfg:Config, path):
     "Save the resolved `cfg` as commented YAML at `path`"
     atomic_write(path, f'# Resolved sftplay config (defaults < base < run < --set)\n{dump_config(cfg)}')
 
-# %% ../nbs/00_config.ipynb #c7d9a94f
+# %% ../nbs/00_config.ipynb #3fdc3231
 @dataclass
 class ModelShape:
     n_layers: int          # transformer blocks (encoder + decoder for seq2seq)
@@ -506,7 +508,7 @@ class ModelShape:
         attn = self.hidden * (2 * self.hidden + 2 * self.kv_dim)
         return attn + (3 if self.gated_mlp else 2) * self.hidden * self.intermediate
 
-# %% ../nbs/00_config.ipynb #07361e27
+# %% ../nbs/00_config.ipynb #19cca44f
 def _first(obj, *names, default=None):
     for n in names:
         v = getattr(obj, n, None)
@@ -524,7 +526,7 @@ def shape_from_config(c, n_params:int=0) -> ModelShape:
                       tied=bool(_first(c, 'tie_word_embeddings', default=False)), gated_mlp='gated' in str(gated) or str(gated) in ('silu', 'swiglu'),
                       n_params=n_params)
 
-# %% ../nbs/00_config.ipynb #0fccdddf
+# %% ../nbs/00_config.ipynb #36aab193
 def lora_params(shape:ModelShape, r:int) -> int:
     "Trainable parameters of rank-`r` adapters on every linear layer of the blocks"
     h, k, i = shape.hidden, shape.kv_dim, shape.intermediate
@@ -548,7 +550,7 @@ def estimate_memory(shape:ModelShape, mode:str='qlora', max_seq_len:int=512, mic
     est['total'] = int(sum(est.values()) * 1.1)
     return est
 
-# %% ../nbs/00_config.ipynb #2573021b
+# %% ../nbs/00_config.ipynb #81c1c82b
 @dataclass
 class BatchPlan:
     micro_batch_size: int   # rows per forward pass
@@ -567,7 +569,7 @@ class BatchPlan:
              f'{self.effective_batch} rows/step; estimated {gb(self.estimate["total"])} of {gb(self.free_bytes)} free')
         return s + ('' if self.fits else f' - DOES NOT FIT: {self.advice}')
 
-# %% ../nbs/00_config.ipynb #713fb369
+# %% ../nbs/00_config.ipynb #b94bf43c
 def plan_batch(shape:ModelShape, mode:str='qlora', max_seq_len:int=512, effective_batch:int=16, free_bytes:int=8 * 2**30,
                grad_ckpt:bool=True, lora_r:int=16, param_bytes:int=2, act_bytes:int=2, load_in_8bit:bool=False,
                world_size:int=1, micro_batch:int|None=None, headroom:float=0.9) -> BatchPlan:
@@ -584,7 +586,7 @@ def plan_batch(shape:ModelShape, mode:str='qlora', max_seq_len:int=512, effectiv
     if micro_batch and micro_batch > 1: tips.insert(0, 'train.micro_batch_size=auto')
     return BatchPlan(b, math.ceil(per_dev / b), world_size, e, int(free_bytes), False, 'try ' + ', '.join(tips))
 
-# %% ../nbs/00_config.ipynb #3fc4c6a5
+# %% ../nbs/00_config.ipynb #76d8e47a
 @dataclass
 class MemInfo:
     free: int      # bytes free now
@@ -606,7 +608,7 @@ def free_memory(device:str|None=None) -> MemInfo:
     vm = psutil.virtual_memory()
     return MemInfo(int(vm.available), int(vm.total), 'cpu')
 
-# %% ../nbs/00_config.ipynb #e5245ae7
+# %% ../nbs/00_config.ipynb #91539eea
 Overrides = Annotated[str, 'override one config key: key.path=value (repeatable)', {'action': 'append'}]
 
 @contextmanager
@@ -625,7 +627,7 @@ def cli_errors(debug:bool=False):
         msg = ' '.join(str(e).split())
         print(f'sftplay: internal error: {type(e).__name__}: {msg} (rerun with --debug for the traceback)', file=sys.stderr); sys.exit(1)
 
-# %% ../nbs/00_config.ipynb #5895757c
+# %% ../nbs/00_config.ipynb #130f09f8
 def run_cli(cmd:str, *args, cwd=None, env:dict=None, timeout:float=900, input:str=None) -> subprocess.CompletedProcess:
     "Run the console script `cmd` with `args` (offline), capturing its output"
     exe = Path(sys.executable).parent/cmd
@@ -633,7 +635,7 @@ def run_cli(cmd:str, *args, cwd=None, env:dict=None, timeout:float=900, input:st
     e = {**os.environ, 'HF_HUB_OFFLINE': '1', 'TRANSFORMERS_OFFLINE': '1', 'HF_DATASETS_OFFLINE': '1', **(env or {})}
     return subprocess.run([str(exe), *map(str, args)], cwd=cwd, env=e, capture_output=True, text=True, timeout=timeout, input=input)
 
-# %% ../nbs/00_config.ipynb #72e0ddf0
+# %% ../nbs/00_config.ipynb #b66576f4
 @call_parse
 def sftplay_config(
     config:str='configs/config_run.yaml', # run config (merged over the base it names)
@@ -649,7 +651,7 @@ def sftplay_config(
         print(text, end='')
         return cfg
 
-# %% ../nbs/00_config.ipynb #a5d7f391
+# %% ../nbs/00_config.ipynb #48c48cde
 PANEL_KEYS = ['model.name', 'model.type', 'model.max_seq_len', 'tuning.mode', 'tuning.backend', 'tuning.lora.r',
               'tuning.lora.alpha', 'tuning.lora.dropout', 'data.train_path', 'data.val_path', 'data.test_path',
               'logging.backend', 'logging.run_name']
@@ -673,7 +675,7 @@ def panel_yaml(run_raw:dict, values:dict, base:str|None=None) -> str:
     head = f"base: {_yaml_value(base)}  # the defaults this run file is merged over\n" if base else ''
     return f"# Run config saved by ConfigPanel\n{head}{dump_dict(d)}\n"
 
-# %% ../nbs/00_config.ipynb #91e10b43
+# %% ../nbs/00_config.ipynb #a73befa4
 def _widget(key, value, f, tp):
     import ipywidgets as W
     lay = dict(description=key, style={'description_width': '160px'}, layout=W.Layout(width='520px'))
@@ -715,7 +717,7 @@ def _leaf_type(key):
     for part in parent.split('.') if parent else []: cls = get_type_hints(cls)[part]
     return get_type_hints(cls)[leaf]
 
-# %% ../nbs/00_config.ipynb #2270693b
+# %% ../nbs/00_config.ipynb #70356823
 def _changed(self:ConfigPanel, change=None):
     "Re-validate after an edit and show the problems inline"
     import html
