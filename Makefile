@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export HF_HUB_DISABLE_TELEMETRY ?= 1
 
-.PHONY: help install setup-dirs demo process style test test-slow readme clean render train
+.PHONY: help install setup-dirs demo process style test test-slow install-browser test-client test-browser readme clean render train
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -49,6 +49,45 @@ test: install  ## export/clean/README checks, then every notebook's tests (nbdev
 
 test-slow: install  ## the slow tests too (cells flagged #| slow)
 	$(BIN)/nbdev-test --n-workers 2 --flags slow --timing
+
+# The optional Unsloth backend (tuning.backend: unsloth) lives in its own venv: Unsloth pins transformers <= 5.17.
+UVENV ?= .venv-unsloth
+UBIN := $(UVENV)/bin
+.PHONY: install-unsloth test-unsloth
+
+$(UVENV)/.installed: requirements-unsloth.txt pyproject.toml
+	[ -x $(UBIN)/python ] || $(PY) -m venv $(UVENV)
+	$(UBIN)/pip install -q --upgrade pip
+	$(UBIN)/pip install -q -r requirements-unsloth.txt
+	@# PyPI's torchvision is built against PyPI's CUDA torch: beside a CPU-only torch its operators do not load and
+	@# `import unsloth` fails. Text training does not use it, so it goes (it stays where it loads, e.g. with CUDA torch).
+	$(UBIN)/python -c 'import torchvision' 2> /dev/null || $(UBIN)/pip uninstall -y -q torchvision
+	set -o pipefail; $(UBIN)/python -c 'import unsloth, transformers; print(f"unsloth {unsloth.__version__} on transformers {transformers.__version__}")' 2>&1 | tail -n 1
+	touch $@
+
+install-unsloth: $(UVENV)/.installed  ## optional: .venv-unsloth with Unsloth + sftplay; then train with .venv-unsloth/bin/sftplay-train
+	@echo 'Unsloth backend ready: set tuning.backend=unsloth and run $(UBIN)/sftplay-train --config $(CONFIG)'
+
+UNSLOTH_FLAGS ?= unsloth
+test-unsloth: install-unsloth  ## 03_train's tests with the #| unsloth cells, in .venv-unsloth (on a GPU: UNSLOTH_FLAGS="unsloth gpu")
+	$(UBIN)/nbdev-test --flags "$(UNSLOTH_FLAGS)" nbs/03_train.ipynb
+
+# The real-client tests (nbs/90_client_tests.ipynb): a Jupyter kernel per notebook, and JupyterLab in headless Chromium.
+BROWSER_DIR := .browser
+PLAYWRIGHT_VERSION := 1.65.1
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+install-browser:  ## Debian's chromium (apt, if /usr/bin/chromium is missing) and playwright-core (npm, into .browser/)
+	@[ -x /usr/bin/chromium ] || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+	@command -v npm > /dev/null || { echo 'install-browser: npm not found; install Node.js (>= 18) with npm' >&2; exit 1; }
+	@[ "$$(node -p "require('./$(BROWSER_DIR)/node_modules/playwright-core/package.json').version" 2> /dev/null)" = $(PLAYWRIGHT_VERSION) ] || \
+	  npm install --prefix $(BROWSER_DIR) --no-audit --no-fund --save-exact playwright-core@$(PLAYWRIGHT_VERSION)
+
+test-client: install  ## run every numbered notebook top to bottom in a real Jupyter kernel (nbclient)
+	$(BIN)/nbdev-test --flags client --cell-timeout 3600 --verbose nbs/90_client_tests.ipynb
+
+test-browser: install install-browser  ## JupyterLab + headless Chromium: run 02_templating, drive its PromptPreview panel
+	$(BIN)/nbdev-test --flags browser --cell-timeout 1200 --verbose nbs/90_client_tests.ipynb
 
 train: install  ## fine-tune per $(CONFIG) (QLoRA / LoRA / full; logs to the configured dashboard)
 	$(BIN)/sftplay-train --config $(CONFIG)

@@ -6,12 +6,12 @@ Docs: https://sftplay.github.io/sftplay/train.html.md"""
 
 # %% auto #0
 __all__ = ['DTYPES', 'REPORT_TO', 'sftplay_root', 'tiny_project', 'resolve_precision', 'quantization_config', 'load_model',
-           'linear_module_names', 'add_adapters', 'trainable_params', 'load_unsloth', 'world_size', 'plan_for',
+           'linear_module_names', 'add_adapters', 'trainable_params', 'world_size', 'load_unsloth', 'plan_for',
            'claim_run_dirs', 'latest_checkpoint', 'peak_memory', 'SFTTrainer', 'training_args', 'generation_kwargs',
            'prompt_messages', 'generate', 'generation_eval', 'JsonlLogs', 'read_logs', 'plot_run', 'TrainResult',
            'portable_config', 'load_run', 'load_trained', 'save_final', 'train', 'trackio_logs', 'sftplay_train']
 
-# %% ../nbs/03_train.ipynb #a843c16f
+# %% ../nbs/03_train.ipynb #5d485abb
 import copy, hashlib, inspect, json, math, os, random, resource, shutil, sys, tempfile, time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +25,7 @@ from .models import load_error, load_tokenizer, model_source
 from .data import read_jsonl, to_messages
 from .templating import SFTCollator, SFTDataset, LengthGroupedSampler, check_parity, encode_prompt, load_template
 
-# %% ../nbs/03_train.ipynb #065e0904
+# %% ../nbs/03_train.ipynb #aa126f37
 _TINY_MODELS = []
 _TINY_SETS = {'model.name': 'models/llama', 'model.max_seq_len': 96, 'tuning.mode': 'lora', 'data.train_path': 'data/train.jsonl',
               'data.val_path': 'data/val.jsonl', 'data.test_path': 'data/test.jsonl', 'train.max_steps': 4,
@@ -73,7 +73,7 @@ def tiny_project(folder, rows:int=200, **sets) -> Config:
     cfg.root = folder
     return cfg
 
-# %% ../nbs/03_train.ipynb #57473a50
+# %% ../nbs/03_train.ipynb #31dfd6df
 DTYPES = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 
 def resolve_precision(cfg:Config, cuda:bool|None=None) -> str:
@@ -84,7 +84,7 @@ def resolve_precision(cfg:Config, cuda:bool|None=None) -> str:
     if p == 'fp16' and not cuda: raise SftplayError('train.precision: fp16 needs a CUDA GPU; use fp32, bf16 or auto on CPU')
     return p
 
-# %% ../nbs/03_train.ipynb #9b627215
+# %% ../nbs/03_train.ipynb #7403c4bc
 def quantization_config(cfg:Config, compute_dtype=torch.float32):
     "The BitsAndBytesConfig a run loads its base with, or None"
     from transformers import BitsAndBytesConfig
@@ -95,7 +95,7 @@ def quantization_config(cfg:Config, compute_dtype=torch.float32):
     if t.mode == 'lora' and t.load_in_8bit: return BitsAndBytesConfig(load_in_8bit=True)
     return None
 
-# %% ../nbs/03_train.ipynb #a6429770
+# %% ../nbs/03_train.ipynb #e8d1bccc
 def _pickle_only(src) -> bool:
     p = Path(src)
     return p.is_dir() and not list(p.glob('*.safetensors')) and bool(list(p.glob('*.bin')) + list(p.glob('*.pt')))
@@ -119,13 +119,13 @@ def load_model(cfg:Config, name:str|None=None, quantize:bool=True, precision:str
     try: return cls.from_pretrained(src, **kw)
     except (OSError, ValueError, KeyError, TypeError) as e: raise load_error('weights', name, src, e) from e
 
-# %% ../nbs/03_train.ipynb #bc76e4b8
+# %% ../nbs/03_train.ipynb #47c17943
 def linear_module_names(model) -> list:
     "The distinct names of the model's linear layers, except the output head"
     head = model.get_output_embeddings()
     return sorted({n.rpartition('.')[2] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and m is not head})
 
-# %% ../nbs/03_train.ipynb #a424686f
+# %% ../nbs/03_train.ipynb #90fd932b
 def add_adapters(model, cfg:Config):
     "The model ready to train: LoRA adapters per `cfg.tuning` (qlora/lora), or the model itself (full)"
     from peft import LoraConfig, TaskType, get_peft_model, prepare_model_for_kbit_training
@@ -146,35 +146,55 @@ def trainable_params(model) -> tuple:
     "(trainable, total) parameter counts"
     return sum(p.numel() for p in model.parameters() if p.requires_grad), sum(p.numel() for p in model.parameters())
 
-# %% ../nbs/03_train.ipynb #b1b9022b
+# %% ../nbs/03_train.ipynb #c154282e
+def world_size() -> int: return int(os.environ.get('WORLD_SIZE', 1))
+
 def _fast_language_model():
-    try:
-        import unsloth  # must come before transformers' models are built
-        from unsloth import FastLanguageModel
+    try: import unsloth  # must come before transformers' models are built
+    except ModuleNotFoundError as e:
+        if e.name != 'unsloth': raise SftplayError(f'tuning.backend unsloth: Unsloth cannot start here ({e}); rerun `make install-unsloth`, or set tuning.backend=bnb') from e
+        raise SftplayError('tuning.backend unsloth: Unsloth is not installed in this environment; run `make install-unsloth` and train with '
+                           '.venv-unsloth/bin/sftplay-train, or set tuning.backend=bnb') from e
     except Exception as e:
-        raise SftplayError(f'tuning.backend unsloth: Unsloth cannot be imported here ({type(e).__name__}: {str(e)[:120]}); '
-                           'run `make install-unsloth` and train with .venv-unsloth/bin/sftplay-train, or set tuning.backend=bnb') from e
+        raise SftplayError(f'tuning.backend unsloth: Unsloth is installed but cannot start here ({type(e).__name__}: {" ".join(str(e).split())[:160]}); '
+                           'rerun `make install-unsloth`, or set tuning.backend=bnb') from e
+    from unsloth import FastLanguageModel
     return FastLanguageModel
 
-def load_unsloth(cfg:Config):
+def _unsloth_refusals(cfg, cuda) -> str|None:
+    "Why Unsloth cannot run this config's mode here (None when it can)"
+    t = cfg.tuning
+    if cfg.model.type != 'causal': return 'tuning.backend unsloth trains causal models only; set tuning.backend=bnb for seq2seq'
+    if world_size() > 1: return 'tuning.backend unsloth is not supported with several processes here; train on one GPU or set tuning.backend=bnb'
+    if not cuda and t.mode == 'lora' and t.load_in_8bit:
+        return ('tuning.backend unsloth cannot run 8-bit LoRA on CPU (Unsloth would quietly load 16-bit weights); '
+                'set tuning.load_in_8bit=false, or tuning.backend=bnb (its 8-bit works on CPU)')
+    if t.mode == 'qlora' and t.quant_type != 'nf4':
+        return f'tuning.backend unsloth quantizes to nf4 only, not {t.quant_type}; set tuning.quant_type=nf4 or tuning.backend=bnb'
+    return None
+
+def load_unsloth(cfg:Config, precision:str|None=None):
     "(model with adapters, tokenizer) through Unsloth's FastLanguageModel"
-    if cfg.model.type != 'causal': raise SftplayError('tuning.backend unsloth trains causal models only; set tuning.backend=bnb for seq2seq')
+    cuda, precision = torch.cuda.is_available(), precision or resolve_precision(cfg)
+    if why := _unsloth_refusals(cfg, cuda): raise SftplayError(why)
     FLM, t = _fast_language_model(), cfg.tuning
     src = model_source(cfg.model.name, getattr(cfg, 'root', None))
-    model, tok = FLM.from_pretrained(model_name=src, max_seq_length=cfg.model.max_seq_len, load_in_4bit=t.mode == 'qlora',
-                                     load_in_8bit=t.mode == 'lora' and t.load_in_8bit, full_finetuning=t.mode == 'full',
-                                     trust_remote_code=cfg.model.trust_remote_code)
+    gc = 'unsloth' if cfg.train.gradient_checkpointing else False
+    model, _ = FLM.from_pretrained(model_name=src, max_seq_length=cfg.model.max_seq_len, dtype=DTYPES['fp32' if t.mode == 'full' else precision],
+                                   load_in_4bit=t.mode == 'qlora', load_in_8bit=t.mode == 'lora' and t.load_in_8bit,
+                                   load_in_16bit=t.mode == 'lora' and not t.load_in_8bit, full_finetuning=t.mode == 'full',
+                                   use_gradient_checkpointing=gc, fix_tokenizer=False, use_exact_model_name=True,
+                                   random_state=cfg.train.seed, trust_remote_code=cfg.model.trust_remote_code)
+    if t.mode == 'qlora' and not getattr(model, 'is_loaded_in_4bit', False):
+        raise SftplayError('tuning.backend unsloth cannot run qlora here: bitsandbytes 4-bit does not work on this '
+                           f"{'GPU' if cuda else 'CPU'} (Unsloth fell back to 16-bit); set tuning.mode=lora, or tuning.backend=bnb")
     if t.mode != 'full':
         targets = linear_module_names(model) if t.lora.target_modules == 'auto' else t.lora.target_modules
         model = FLM.get_peft_model(model, r=t.lora.r, lora_alpha=t.lora.alpha, lora_dropout=t.lora.dropout, bias=t.lora.bias,
-                                   target_modules=targets, random_state=cfg.train.seed,
-                                   use_gradient_checkpointing='unsloth' if cfg.train.gradient_checkpointing else False)
-    if tok.pad_token is None: tok.pad_token = tok.eos_token
-    return model, tok
+                                   target_modules=targets, random_state=cfg.train.seed, use_gradient_checkpointing=gc)
+    return model, load_tokenizer(cfg)
 
-# %% ../nbs/03_train.ipynb #f1c43e00
-def world_size() -> int: return int(os.environ.get('WORLD_SIZE', 1))
-
+# %% ../nbs/03_train.ipynb #04f7af69
 def plan_for(cfg:Config, model, precision:str='fp32', free:int|None=None):
     "The BatchPlan of a run: micro-batch and accumulation for the model, mode and free memory"
     t = cfg.train
@@ -191,7 +211,7 @@ def plan_for(cfg:Config, model, precision:str='fp32', free:int|None=None):
     if t.grad_accum != 'auto': plan.grad_accum = t.grad_accum
     return plan
 
-# %% ../nbs/03_train.ipynb #bb65cc08
+# %% ../nbs/03_train.ipynb #9e5f92df
 def claim_run_dirs(cfg:Config, resume:bool=False) -> tuple:
     "(output folder, adapter folder) of the run; claims a new output folder unless resuming"
     out_root, ad_root, name = cfg.resolve(cfg.checkpoint.output_dir), cfg.resolve(cfg.checkpoint.adapters_dir), cfg.logging.run_name
@@ -211,7 +231,7 @@ def claim_run_dirs(cfg:Config, resume:bool=False) -> tuple:
                                'set logging.run_name to a new name, or checkpoint.on_existing=suffix')
     raise SftplayError(f'no free run name for {name!r}')
 
-# %% ../nbs/03_train.ipynb #4d2cf8f5
+# %% ../nbs/03_train.ipynb #a98c6d98
 def _claim_distributed(cfg, resume):
     from accelerate import PartialState
     from accelerate.utils import broadcast_object_list
@@ -224,14 +244,14 @@ def _claim_distributed(cfg, resume):
     if isinstance(box[0], str): raise SftplayError(box[0])
     return box[0]
 
-# %% ../nbs/03_train.ipynb #6e23a814
+# %% ../nbs/03_train.ipynb #5a9be24e
 def latest_checkpoint(folder) -> Path|None:
     "The newest complete checkpoint-N folder in `folder` (one with its trainer state), or None"
     folder = Path(folder)
     done = [p for p in folder.glob('checkpoint-*') if p.is_dir() and p.name.split('-')[-1].isdigit() and (p/'trainer_state.json').exists()]
     return max(done, key=lambda p: int(p.name.split('-')[-1]), default=None)
 
-# %% ../nbs/03_train.ipynb #d308147a
+# %% ../nbs/03_train.ipynb #9037514f
 def peak_memory() -> int:
     "Peak bytes used: GPU memory allocated on CUDA, else the process's peak resident memory"
     if torch.cuda.is_available(): return int(torch.cuda.max_memory_allocated())
@@ -242,7 +262,7 @@ def _real_tokens(batch) -> int:
     am = batch.get('attention_mask')
     return int(am.sum()) if am is not None else int(batch['input_ids'].numel())
 
-# %% ../nbs/03_train.ipynb #08f3044b
+# %% ../nbs/03_train.ipynb #7c2603ca
 class SFTTrainer(Trainer):
     "Trainer with loss on needed logits only, length-grouped batches, token throughput logs and atomic checkpoints"
     def __init__(self, *args, lengths=None, group_by_length=False, generation_eval=None, **kw):
@@ -263,7 +283,17 @@ class SFTTrainer(Trainer):
         self.real_tokens += n; self._tok_since_log += n
         return super().training_step(model, inputs, num_items_in_batch)
 
-# %% ../nbs/03_train.ipynb #8f15b1c5
+# %% ../nbs/03_train.ipynb #c3661b91
+import transformers.modeling_utils as _mu
+# transformers >= 5.2x takes a boolean (batch, seq) logits_to_keep mask; 5.17 (which Unsloth pins) fails on it, and Unsloth's
+# GPU forward ignores tensor masks and returns every position. Pass the mask only where understood; slice what comes back.
+_MASK_LOGITS = hasattr(_mu, 'slice_logits_to_keep')
+
+def _kept_logits(model, inputs, keep):
+    "Logits of the positions where `keep` (bool, batch x seq) is True, shape (n_kept, vocab)"
+    logits = (model(**inputs, logits_to_keep=keep) if _MASK_LOGITS else model(**inputs)).logits
+    return logits[keep] if logits.dim() == 3 else logits
+
 def _compute_loss(self:SFTTrainer, model, inputs, return_outputs=False, num_items_in_batch=None):
     if not self.slice_logits or 'labels' not in inputs:
         self.loss_is_scaled_for_ga = None
@@ -273,7 +303,7 @@ def _compute_loss(self:SFTTrainer, model, inputs, return_outputs=False, num_item
     keep = torch.zeros_like(labels, dtype=torch.bool)
     keep[:, :-1] = labels[:, 1:] != -100
     inputs.setdefault('use_cache', False)
-    logits = model(**inputs, logits_to_keep=keep).logits
+    logits = _kept_logits(model, inputs, keep)
     targets = labels[:, 1:][labels[:, 1:] != -100]
     loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets, reduction='sum')
     self.loss_is_scaled_for_ga = num_items_in_batch is not None
@@ -285,7 +315,7 @@ def _compute_loss(self:SFTTrainer, model, inputs, return_outputs=False, num_item
 
 SFTTrainer.compute_loss = _compute_loss
 
-# %% ../nbs/03_train.ipynb #be2f6fe4
+# %% ../nbs/03_train.ipynb #196e9bac
 def _log(self:SFTTrainer, logs, start_time=None):
     if 'loss' in logs:
         now = time.perf_counter()
@@ -302,7 +332,7 @@ def _evaluation_loop(self:SFTTrainer, *args, **kw):
 
 SFTTrainer.log, SFTTrainer.evaluation_loop = _log, _evaluation_loop
 
-# %% ../nbs/03_train.ipynb #d8b3d332
+# %% ../nbs/03_train.ipynb #baca51f9
 def _save_checkpoint(self:SFTTrainer, model, trial):
     run_dir = Path(self.args.output_dir)
     name, stage = f'checkpoint-{self.state.global_step}', run_dir/'.staging'
@@ -322,7 +352,7 @@ def _save_checkpoint(self:SFTTrainer, model, trial):
 
 SFTTrainer._save_checkpoint = _save_checkpoint
 
-# %% ../nbs/03_train.ipynb #7171e4e8
+# %% ../nbs/03_train.ipynb #fb7d0764
 REPORT_TO = {'trackio': 'trackio', 'tensorboard': 'tensorboard', 'wandb': 'wandb', 'none': 'none'}
 
 def training_args(cfg:Config, out_dir, plan, precision:str) -> TrainingArguments:
@@ -335,14 +365,14 @@ def training_args(cfg:Config, out_dir, plan, precision:str) -> TrainingArguments
         learning_rate=t.learning_rate, lr_scheduler_type=t.lr_scheduler, warmup_steps=t.warmup_ratio if t.warmup_ratio < 1 else 0.999,
         weight_decay=t.weight_decay, max_grad_norm=t.max_grad_norm, optim=t.optim, seed=t.seed, data_seed=t.seed,
         bf16=precision == 'bf16', fp16=precision == 'fp16', use_cpu=not torch.cuda.is_available(),
-        gradient_checkpointing=t.gradient_checkpointing, gradient_checkpointing_kwargs={'use_reentrant': False},
+        gradient_checkpointing=t.gradient_checkpointing and cfg.tuning.backend != 'unsloth', gradient_checkpointing_kwargs={'use_reentrant': False},
         logging_steps=lg.log_interval, logging_first_step=True,
         save_strategy=ck.strategy, save_steps=ck.steps, save_total_limit=ck.save_total_limit,
         eval_strategy=ev.strategy, eval_steps=ev.steps, metric_for_best_model=ck.metric_for_best_model,
         greater_is_better=ck.greater_is_better, load_best_model_at_end=ck.load_best_model_at_end,
         remove_unused_columns=False, dataloader_num_workers=0, prediction_loss_only=True, ddp_find_unused_parameters=False)
 
-# %% ../nbs/03_train.ipynb #81d9531a
+# %% ../nbs/03_train.ipynb #2c418495
 def generation_kwargs(cfg:Config, tok) -> dict:
     "Arguments for model.generate from the config's generation section"
     g = cfg.generation
@@ -356,7 +386,7 @@ def prompt_messages(row:dict) -> list:
     msgs = to_messages(row)
     return msgs[:-1] if msgs and msgs[-1]['role'] == 'assistant' else msgs
 
-# %% ../nbs/03_train.ipynb #db93dc69
+# %% ../nbs/03_train.ipynb #35b0cd9f
 @torch.no_grad()
 def generate(model, tok, tpl, cfg:Config, rows:list, batch_size:int|None=None, progress:bool=False, streamer=None) -> list:
     "The model's answer (text) for each chat row, in order, generated in length-sorted batches"
@@ -378,7 +408,7 @@ def generate(model, tok, tpl, cfg:Config, rows:list, batch_size:int|None=None, p
     model.train(was_training)
     return out
 
-# %% ../nbs/03_train.ipynb #3d62f52c
+# %% ../nbs/03_train.ipynb #ff878006
 def generation_eval(rows:list, tok, tpl, cfg:Config, score_fn):
     "A function model -> metrics that generates answers for `rows` and scores them with `score_fn`"
     refs = [to_messages(r)[-1]['content'] for r in rows]
@@ -386,7 +416,7 @@ def generation_eval(rows:list, tok, tpl, cfg:Config, score_fn):
     def run(model): return score_fn(generate(model, tok, tpl, cfg, rows), refs, srcs)
     return run
 
-# %% ../nbs/03_train.ipynb #bb64f012
+# %% ../nbs/03_train.ipynb #2fd8bf44
 class JsonlLogs(TrainerCallback):
     "Append every Trainer log (with its step) to a JSONL file"
     def __init__(self, path): self.path = Path(path)
@@ -413,7 +443,7 @@ def plot_run(out_dir):
     fig.tight_layout()
     return fig
 
-# %% ../nbs/03_train.ipynb #0a0286e5
+# %% ../nbs/03_train.ipynb #d188ac7d
 @dataclass
 class TrainResult:
     out_dir: Path            # logs, checkpoints, summary
@@ -433,7 +463,7 @@ class TrainResult:
                 f'peak memory {self.peak_memory / 2**30:.2f} GiB, weights {self.adapter_bytes / 2**20:.2f} MiB\n'
                 f'  logs + checkpoints: {self.out_dir}\n  adapter: {self.adapter_dir}')
 
-# %% ../nbs/03_train.ipynb #63c228f0
+# %% ../nbs/03_train.ipynb #77be1f28
 _PATH_KEYS = ['data.processed_dir', 'data.style_dir', 'data.rendered_dir', 'data.train_path', 'data.val_path', 'data.test_path',
               'checkpoint.output_dir', 'checkpoint.adapters_dir']
 
@@ -453,7 +483,7 @@ def load_run(folder, overrides=()) -> Config:
     "The config saved with the run in `folder` (an adapters/<run> folder), its paths resolving from there"
     return load_config(Path(folder)/'config.yaml', overrides, root=folder)
 
-# %% ../nbs/03_train.ipynb #cb8f0885
+# %% ../nbs/03_train.ipynb #2dac5134
 def load_trained(folder, overrides=()) -> tuple:
     "(model, tokenizer, template, config) of a finished run (adapters/<run>) or a merged model folder, ready to generate"
     from peft import PeftModel
@@ -472,7 +502,7 @@ def load_trained(folder, overrides=()) -> tuple:
     else: model = load_model(cfg, name=str(folder.resolve()), quantize=False)
     return model.eval(), tok, tpl, cfg
 
-# %% ../nbs/03_train.ipynb #1feb9281
+# %% ../nbs/03_train.ipynb #a04db428
 def _weights_bytes(folder) -> int: return sum(p.stat().st_size for p in Path(folder).glob('*.safetensors'))
 
 def _param_sha(model) -> str:
@@ -492,7 +522,7 @@ def save_final(trainer, tok, tpl, cfg:Config, adapter_dir):
     save_config(portable_config(cfg), tmp/'config.yaml')
     os.replace(tmp, adapter_dir)
 
-# %% ../nbs/03_train.ipynb #102e1a81
+# %% ../nbs/03_train.ipynb #916a6e7a
 def _rows(cfg, key) -> list:
     p = cfg.resolve(getattr(cfg.data, key))
     if not p.exists(): raise SftplayError(f'data.{key} {p}: no such file; run sftplay-process (and sftplay-style) first, or fix the path')
@@ -504,7 +534,7 @@ def _eval_rows(cfg) -> list:
     rows = _rows(cfg, 'val_path')
     return random.Random(cfg.train.seed).sample(rows, min(cfg.eval.sample_size, len(rows)))
 
-# %% ../nbs/03_train.ipynb #99761f89
+# %% ../nbs/03_train.ipynb #7da818c4
 def train(cfg:Config, resume:bool=False, score_fn=None, callbacks=(), quiet:bool=False) -> TrainResult:
     "Fine-tune per `cfg`; returns the TrainResult (also in outputs/<run>/summary.json)"
     say = (lambda *a: None) if quiet else print
@@ -513,7 +543,7 @@ def train(cfg:Config, resume:bool=False, score_fn=None, callbacks=(), quiet:bool
     cfg.logging.run_name = out_dir.name
     from transformers import set_seed
     set_seed(cfg.train.seed)  # adapter initialisation is random: same seed, same run
-    if cfg.tuning.backend == 'unsloth': model, tok = load_unsloth(cfg)
+    if cfg.tuning.backend == 'unsloth': model, tok = load_unsloth(cfg, precision)
     else: tok = load_tokenizer(cfg)
     tpl = load_template(cfg, tok)
     rows = _rows(cfg, 'train_path')
@@ -549,20 +579,20 @@ def train(cfg:Config, resume:bool=False, score_fn=None, callbacks=(), quiet:bool
     say(f'sftplay: {res}')
     return res
 
-# %% ../nbs/03_train.ipynb #ebb35593
+# %% ../nbs/03_train.ipynb #2155d9ae
 def _write_summary(res, trainer):
     d = {k: str(v) if isinstance(v, Path) else v for k, v in res.__dict__.items()}
     rank = int(os.environ.get('RANK', 0))
     name = 'summary.json' if rank == 0 else f'summary.rank{rank}.json'
     atomic_write(res.out_dir/name, json.dumps(d, indent=2) + '\n')
 
-# %% ../nbs/03_train.ipynb #5ccb130d
+# %% ../nbs/03_train.ipynb #0c15f923
 def trackio_logs(project:str, run:str) -> list:
     "The metric records trackio stored locally for `run` of `project`"
     from trackio.sqlite_storage import SQLiteStorage
     return SQLiteStorage.get_logs(project, run)
 
-# %% ../nbs/03_train.ipynb #fa757e3e
+# %% ../nbs/03_train.ipynb #43115163
 def _default_score_fn(cfg):
     "sftplay.eval.score bound to `cfg`, for generation metrics during training (None when eval is off)"
     if cfg.eval.strategy == 'no': return None
