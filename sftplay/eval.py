@@ -6,18 +6,25 @@ Docs: https://sftplay.github.io/sftplay/eval.html.md"""
 
 # %% auto #0
 __all__ = ['ROUGE_TYPES', 'METRICS', 'exact_match', 'rouge', 'sari', 'parse_json', 'is_json', 'json_valid', 'load_schema',
-           'json_schema_compliance', 'compile_hooks', 'Checks', 'row_checks', 'compliance', 'score', 'per_row_scores']
+           'json_schema_compliance', 'compile_hooks', 'Checks', 'row_checks', 'compliance', 'score', 'per_row_scores',
+           'reference', 'source', 'eval_rows', 'EvalReport', 'evaluate_model', 'write_eval', 'evaluate_run',
+           'compare_table', 'plot_compare', 'sftplay_eval']
 
-# %% ../nbs/04_eval.ipynb #61f7faa1
-import difflib, json, re, string, warnings
+# %% ../nbs/04_eval.ipynb #a7fb1053
+import copy, difflib, json, os, re, string, time, warnings
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import regex
 from fastcore.basics import patch
-from .config import Config, SftplayError
+from fastcore.script import call_parse
+from .config import Config, Overrides, SftplayError, atomic_write, cli_errors, load_config
+from .data import read_jsonl, to_messages
+from .templating import prompt_text
+from .train import generate, load_model, load_trained, prompt_messages
 
-# %% ../nbs/04_eval.ipynb #c96d02a6
+# %% ../nbs/04_eval.ipynb #5159227f
 def _texts(xs, name:str, refs:bool=False) -> list:
     "`xs` as a list of strings (or, for `refs`, of strings and lists of strings)"
     if isinstance(xs, str): raise SftplayError(f'{name}: expected a list of strings, got one string; wrap it in a list')
@@ -39,7 +46,7 @@ def _check(predictions, references, sources=None) -> tuple:
 def _multi(refs) -> bool: return any(isinstance(r, list) for r in refs)
 def _ref_lists(refs) -> list: return [r if isinstance(r, list) else [r] for r in refs]
 
-# %% ../nbs/04_eval.ipynb #5ef20507
+# %% ../nbs/04_eval.ipynb #4b4ae6fe
 def _em_rows(predictions, references, regexes_to_ignore=None, ignore_case=False, ignore_punctuation=False, ignore_numbers=False) -> np.ndarray:
     "Per-item exact match (bool array), normalised as evaluate's `exact_match` does"
     orig_p, orig_r = np.asarray(predictions), np.asarray(references)
@@ -65,7 +72,7 @@ def exact_match(predictions:list, # generated texts
     if _multi(refs): raise SftplayError("exact_match takes one reference per prediction (as evaluate's does); score() accepts several")
     return {'exact_match': float(np.mean(_em_rows(preds, refs, regexes_to_ignore, ignore_case, ignore_punctuation, ignore_numbers)))}
 
-# %% ../nbs/04_eval.ipynb #6fa00e40
+# %% ../nbs/04_eval.ipynb #fa3202a4
 ROUGE_TYPES = ('rouge1', 'rouge2', 'rougeL', 'rougeLsum')
 
 class _Tokenizer:
@@ -92,7 +99,7 @@ def rouge(predictions:list, # generated texts
     "Mean rouge1/rouge2/rougeL/rougeLsum F-measures (0-1) over items, as evaluate's `rouge` computes them per item"
     return {k: float(np.mean(v)) for k, v in _rouge_rows(predictions, references, use_stemmer, tokenizer).items()}
 
-# %% ../nbs/04_eval.ipynb #210fbff9
+# %% ../nbs/04_eval.ipynb #3be37ac4
 def _sari_normalize(text:str) -> str:
     "Lowercased and 13a-tokenized, as evaluate's sari normalises every text"
     from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
@@ -126,7 +133,7 @@ def _sari_item(source:str, prediction:str, refs:list) -> float:
     keep, dele, add = (sum([p[i] for p in parts]) / 4 for i in range(3))
     return (keep + dele + add) / 3
 
-# %% ../nbs/04_eval.ipynb #4534a364
+# %% ../nbs/04_eval.ipynb #648488ec
 def sari(sources:list, # the texts that were rewritten (the model inputs)
          predictions:list, # the rewritten texts
          references:list, # per item, a list of reference rewrites (a single string is one reference)
@@ -137,7 +144,7 @@ def sari(sources:list, # the texts that were rewritten (the model inputs)
                 for s, p, rs in zip(sources, preds, _ref_lists(refs)))
     return {'sari': 100 * (total / len(preds))}
 
-# %% ../nbs/04_eval.ipynb #ea0763a5
+# %% ../nbs/04_eval.ipynb #070b2261
 def _reject_constant(name): raise ValueError(f'{name} is not JSON')
 
 def parse_json(text:str):
@@ -154,7 +161,7 @@ def json_valid(predictions:list) -> float:
     preds = _texts(predictions, 'predictions')
     return 100 * sum(map(is_json, preds)) / len(preds) if preds else 0.0
 
-# %% ../nbs/04_eval.ipynb #6385b411
+# %% ../nbs/04_eval.ipynb #b7ad295e
 def load_schema(path) -> dict:
     "The JSON Schema in the file at `path`, checked against its draft's meta-schema"
     path = Path(path)
@@ -186,7 +193,7 @@ def json_schema_compliance(predictions:list, # generated texts
     v = _validator(load_schema(schema)) if isinstance(schema, (str, Path)) else _validator(schema)
     return 100 * sum(_schema_ok(v, p) for p in preds) / len(preds) if preds else 0.0
 
-# %% ../nbs/04_eval.ipynb #813e3f8b
+# %% ../nbs/04_eval.ipynb #a2a8d331
 _MAX_TIMEOUTS = 5  # timeouts after which a hook is skipped for the remaining predictions
 
 def compile_hooks(hooks:list) -> dict:
@@ -201,7 +208,7 @@ def compile_hooks(hooks:list) -> dict:
         except (regex.error, TypeError) as e: raise SftplayError(f'{where}: invalid regex {pattern!r}: {e}; fix the pattern')
     return out
 
-# %% ../nbs/04_eval.ipynb #75ee2349
+# %% ../nbs/04_eval.ipynb #d49e67ba
 METRICS = ('exact_match', 'rouge', 'sari', 'json_valid', 'json_schema', 'regex')
 
 def _check_metrics(names) -> list:
@@ -231,7 +238,7 @@ class Checks:
         "The keys each row's results (and the compliance %) carry"
         return ['json_valid'] * self.json_valid + ['json_schema'] * bool(self.validator) + [f'regex/{n}' for n in self.hooks]
 
-# %% ../nbs/04_eval.ipynb #25207a79
+# %% ../nbs/04_eval.ipynb #38c4162f
 @patch
 def search(self:Checks, name:str, text:str):
     "Whether hook `name` matches `text`: True/False, None when it timed out or has been given up"
@@ -253,7 +260,7 @@ def __call__(self:Checks, prediction:str) -> dict:
     for name in self.hooks: out[f'regex/{name}'] = self.search(name, prediction)
     return out
 
-# %% ../nbs/04_eval.ipynb #7276fe7a
+# %% ../nbs/04_eval.ipynb #e5debc0c
 def row_checks(prediction:str, # one generated text
                cfg=None, # a Config, or a Checks built from one (faster when called per row)
               ) -> dict:
@@ -272,7 +279,7 @@ def compliance(predictions:list, # generated texts
     if checks.hooks: out['regex_timeouts'] = sum(r[k] is None for r in rows for k in checks.names if k.startswith('regex/'))
     return out
 
-# %% ../nbs/04_eval.ipynb #1793e034
+# %% ../nbs/04_eval.ipynb #ab659f91
 def _em_any(preds:list, refs:list) -> list:
     "Per-item exact match, an item matching when any of its references does"
     refs = _ref_lists(refs)
@@ -308,3 +315,136 @@ def per_row_scores(predictions:list, # generated texts
     checks = Checks(cfg)
     return [{'exact_match': em, 'rougeL': rl, **checks(p)}
             for p, em, rl in zip(preds, _em_any(preds, refs), _rouge_rows(preds, refs)['rougeL'])]
+
+# %% ../nbs/04_eval.ipynb #b22ad881
+def reference(row:dict) -> str:
+    "The gold answer of a chat row: its final assistant turn"
+    return to_messages(row)[-1]['content']
+
+def source(row:dict) -> str:
+    "The input of a chat row: its last user turn"
+    return [m for m in to_messages(row) if m['role'] == 'user'][-1]['content']
+
+# %% ../nbs/04_eval.ipynb #17a20385
+def eval_rows(cfg:Config, split:str|None=None, max_rows:int|None=None) -> list:
+    "The chat rows sftplay-eval scores"
+    split = split or cfg.eval.split
+    p = cfg.resolve(cfg.data.test_path if split == 'test' else cfg.data.val_path)
+    if not p.exists(): raise SftplayError(f'data.{split}_path {p}: no such file; run sftplay-process (and sftplay-style) first, or fix the path')
+    rows = [r for _, r in read_jsonl(p)]
+    n = max_rows or cfg.eval.max_rows
+    return rows[:n] if n else rows
+
+# %% ../nbs/04_eval.ipynb #7cf22a71
+@dataclass
+class EvalReport:
+    metrics: dict      # score() of the predictions, plus rows, seconds and rows_per_second
+    predictions: list  # generated answers, in row order
+    per_row: list      # per_row_scores of the predictions
+    rows: list         # the chat rows scored
+
+def evaluate_model(model, tok, tpl, cfg:Config, rows:list, progress:bool=True) -> EvalReport:
+    "Generate answers for `rows` and score them per `cfg.eval`"
+    t0 = time.perf_counter()
+    preds = generate(model, tok, tpl, cfg, rows, batch_size=cfg.eval.batch_size, progress=progress)
+    secs = time.perf_counter() - t0
+    refs, srcs = [reference(r) for r in rows], [source(r) for r in rows]
+    per_row = per_row_scores(preds, refs, cfg)
+    m = score(preds, refs, srcs, cfg, rows=per_row)
+    m.update(rows=len(rows), seconds=round(secs, 2), rows_per_second=round(len(rows) / max(secs, 1e-9), 2))
+    return EvalReport(m, preds, per_row, rows)
+
+# %% ../nbs/04_eval.ipynb #7ef904e9
+def _keep_previous(path:Path):
+    "Move an existing `path` aside to the first free `<stem>.<n><suffix>`"
+    if not path.exists(): return
+    n = 1
+    while (p := path.with_name(f'{path.stem}.{n}{path.suffix}')).exists(): n += 1
+    os.replace(path, p)
+
+def write_eval(report:EvalReport, out_dir, tpl, cfg:Config, tag:str='') -> Path:
+    "Write metrics{tag}.json and samples{tag}.jsonl to `out_dir`; returns the metrics file"
+    out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
+    mp, sp = out_dir/f'metrics{tag}.json', out_dir/f'samples{tag}.jsonl'
+    for p in (mp, sp): _keep_previous(p)
+    atomic_write(mp, json.dumps(report.metrics, indent=2) + '\n')
+    n = cfg.eval.num_samples
+    samples = [{'input': prompt_text(tpl, prompt_messages(r)), 'prediction': p, 'reference': reference(r), 'scores': s}
+               for r, p, s in list(zip(report.rows, report.predictions, report.per_row))[:n]]
+    atomic_write(sp, ''.join(json.dumps(x, ensure_ascii=False) + '\n' for x in samples))
+    return mp
+
+# %% ../nbs/04_eval.ipynb #62525169
+def _eval_cfg(run_cfg:Config, cfg:Config) -> Config:
+    "The run's config with the eval, generation and data settings of `cfg` (paths made absolute)"
+    c = copy.deepcopy(run_cfg)
+    c.eval, c.generation = copy.deepcopy(cfg.eval), copy.deepcopy(cfg.generation)
+    for k in ('train_path', 'val_path', 'test_path'): setattr(c.data, k, str(cfg.resolve(getattr(cfg.data, k))))
+    if cfg.eval.json_schema: c.eval.json_schema = str(cfg.resolve(cfg.eval.json_schema))
+    return c
+
+def evaluate_run(cfg:Config, run_dir=None, split:str|None=None, max_rows:int|None=None, base:bool=False, progress:bool=True) -> dict:
+    "Score the run in `run_dir` (default adapters/<run_name>); returns {'trained': metrics, 'base': metrics?}"
+    run_dir = Path(run_dir) if run_dir else cfg.resolve(cfg.checkpoint.adapters_dir)/cfg.logging.run_name
+    model, tok, tpl, run_cfg = load_trained(run_dir)
+    ecfg = _eval_cfg(run_cfg, cfg)
+    rows = eval_rows(ecfg, split, max_rows)
+    out_dir = cfg.resolve(cfg.checkpoint.output_dir)/run_dir.name
+    rep = evaluate_model(model, tok, tpl, ecfg, rows, progress)
+    write_eval(rep, out_dir, tpl, ecfg)
+    res = {'trained': rep.metrics}
+    if base:
+        del model
+        brep = evaluate_model(load_model(ecfg, quantize=False).eval(), tok, tpl, ecfg, rows, progress)
+        write_eval(brep, out_dir, tpl, ecfg, tag='_base')
+        res['base'] = brep.metrics
+    return res
+
+# %% ../nbs/04_eval.ipynb #17e837a3
+_PCT = ('json_valid', 'json_schema')
+
+def _fmt(k, v):
+    if v is None: return '-'
+    if k in _PCT or k.startswith('regex/') or k == 'sari': return f'{v:.1f}%' if k != 'sari' else f'{v:.1f}'
+    return f'{v:.3f}'
+
+def compare_table(before:dict, after:dict, keys=None) -> str:
+    "A markdown table of metrics before (untrained base) and after (trained run)"
+    keys = keys or [k for k in after if k not in ('rows', 'seconds', 'rows_per_second', 'regex_timeouts')]
+    lines = ['| metric | before | after |', '|---|---|---|']
+    lines += [f'| {k} | {_fmt(k, before.get(k))} | {_fmt(k, after.get(k))} |' for k in keys]
+    return '\n'.join(lines)
+
+def plot_compare(before:dict, after:dict):
+    "Bar chart of the 0-1 metrics before and after training"
+    import matplotlib.pyplot as plt
+    keys = [k for k in after if k in ('exact_match',) + ROUGE_TYPES] + [k for k in after if k in _PCT or k.startswith('regex/')]
+    scale = lambda k, v: (v or 0) / (100 if k in _PCT or k.startswith('regex/') else 1)
+    fig, ax = plt.subplots(figsize=(1.2 * len(keys) + 2, 3.5))
+    xs = np.arange(len(keys))
+    ax.bar(xs - 0.2, [scale(k, before.get(k)) for k in keys], 0.4, label='before (base)')
+    ax.bar(xs + 0.2, [scale(k, after.get(k)) for k in keys], 0.4, label='after (trained)')
+    ax.set_xticks(xs, keys, rotation=30, ha='right'); ax.set_ylim(0, 1.05); ax.set_ylabel('score (compliance as a fraction)'); ax.legend()
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/04_eval.ipynb #30fd8063
+@call_parse
+def sftplay_eval(
+    config:str='configs/config_run.yaml', # run config: its logging.run_name picks adapters/<run_name>/
+    set:Overrides=None,
+    run:str=None, # a run folder (adapters/<run>) or a merged model folder; default adapters/<run_name>
+    split:str=None, # test | val (default eval.split)
+    max_rows:int=None, # score at most this many rows (default eval.max_rows)
+    base:bool=False, # also score the untrained base model and print a before/after table
+    debug:bool=False, # show tracebacks instead of one-line errors
+):
+    "Generate answers for the test split with a trained run and write metrics.json and samples.jsonl"
+    with cli_errors(debug):
+        cfg = load_config(config, set or ())
+        if split not in (None, 'test', 'val'): raise SftplayError(f'--split {split!r}: choose test or val')
+        res = evaluate_run(cfg, run, split, max_rows, base)
+        out = cfg.resolve(cfg.checkpoint.output_dir)/(Path(run).name if run else cfg.logging.run_name)
+        print(compare_table(res['base'], res['trained']) if base else json.dumps(res['trained'], indent=2))
+        print(f'sftplay-eval: {res["trained"]["rows"]} rows, {res["trained"]["rows_per_second"]} rows/s -> {out}/metrics.json, samples.jsonl')
+        return res

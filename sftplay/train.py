@@ -382,8 +382,8 @@ def generation_kwargs(cfg:Config, tok) -> dict:
     return kw
 
 def prompt_messages(row:dict) -> list:
-    "The messages of a row up to (not including) its final assistant turn"
-    msgs = to_messages(row)
+    "The messages of a row up to (not including) its final assistant turn (rows without an answer are all prompt)"
+    msgs = to_messages(row) if 'messages' in row or 'assistant' in row else to_messages({**row, 'assistant': ''})[:-1]
     return msgs[:-1] if msgs and msgs[-1]['role'] == 'assistant' else msgs
 
 # %% ../nbs/03_train.ipynb #35b0cd9f
