@@ -9,12 +9,12 @@ __all__ = ['Overrides', 'PANEL_KEYS', 'SftplayError', 'ConfigError', 'opt', 'Mod
            'DataCfg', 'StyleCfg', 'TemplateCfg', 'TrainCfg', 'CheckpointCfg', 'RegexHook', 'EvalCfg', 'GenerationCfg',
            'LoggingCfg', 'MergeCfg', 'Config', 'schema_keys', 'get_key', 'check_combinations', 'read_yaml', 'merge',
            'parse_override', 'load_raw', 'validate', 'load_config', 'uncommented_keys', 'dump_dict', 'dump_config',
-           'atomic_write', 'save_config', 'ModelShape', 'shape_from_config', 'lora_params', 'estimate_memory',
-           'BatchPlan', 'plan_batch', 'MemInfo', 'free_memory', 'cli_errors', 'run_cli', 'sftplay_config',
-           'panel_check', 'panel_yaml', 'ConfigPanel']
+           'atomic_write', 'save_config', 'check_writable', 'check_outside_raw', 'write_error', 'writing', 'ModelShape',
+           'shape_from_config', 'lora_params', 'estimate_memory', 'BatchPlan', 'plan_batch', 'MemInfo', 'free_memory',
+           'cli_errors', 'run_cli', 'sftplay_config', 'panel_check', 'panel_yaml', 'ConfigPanel']
 
-# %% ../nbs/00_config.ipynb #2fe8ebed
-import copy, dataclasses, difflib, math, os, re, subprocess, sys, types
+# %% ../nbs/00_config.ipynb #4483fb56
+import copy, dataclasses, difflib, errno, math, os, re, shutil, subprocess, sys, types, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
@@ -138,7 +138,7 @@ class CheckpointCfg:
     adapters_dir: str = opt('adapters', 'the final adapter (or model) goes to <adapters_dir>/<run_name>/ with its config and template')
     on_existing: Literal['refuse', 'suffix'] = opt('refuse', 'a run folder that already exists: refuse to start, or add a -2, -3... suffix')
 
-# %% ../nbs/00_config.ipynb #9ba64a1a
+# %% ../nbs/00_config.ipynb #2eff9451
 @dataclass
 class RegexHook:
     name: str = opt('hook', 'name reported in metrics.json')
@@ -149,7 +149,7 @@ class EvalCfg:
     strategy: Literal['no', 'steps', 'epoch'] = opt('no', 'evaluate on a val sample during training: no | steps | epoch')
     steps: int = opt(200, 'evaluate every N steps when strategy is steps', lo=1)
     sample_size: int = opt(64, 'val rows used for eval during training', lo=1)
-    split: Literal['val', 'test'] = opt('test', 'split scored by sftplay-eval')
+    split: Literal['val', 'test', 'train'] = opt('test', 'split scored by sftplay-eval (train: how well seen rows are fitted)')
     max_rows: int | None = opt(None, 'score at most N rows of that split; null = all', lo=1)
     batch_size: int = opt(32, 'prompts generated together (left-padded, sorted by length)', lo=1)
     num_samples: int = opt(20, 'qualitative rows written to samples.jsonl', lo=0)
@@ -347,12 +347,17 @@ def read_yaml(path) -> dict:
     return d
 
 # %% ../nbs/00_config.ipynb #a03949ce
+def _mapping_key(key:str) -> bool:
+    "Whether the dotted `key` is a schema field holding a mapping value (data.field_map), which a later layer replaces whole"
+    f = schema_keys().get(key)
+    return f is not None and get_origin(f.type) is dict
+
 def merge(base:dict, over:dict, src:str='', where:dict=None, prefix='') -> dict:
     "Deep copy of `base` with `over` laid on top; records `key -> src` in `where`"
     out = copy.deepcopy(base)
     for k, v in over.items():
         key = _join(prefix, k)
-        if isinstance(v, dict) and isinstance(out.get(k), dict): out[k] = merge(out[k], v, src, where, key)
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and not _mapping_key(key): out[k] = merge(out[k], v, src, where, key)
         else:
             out[k] = copy.deepcopy(v)
             if where is not None:
@@ -361,6 +366,11 @@ def merge(base:dict, over:dict, src:str='', where:dict=None, prefix='') -> dict:
     return out
 
 # %% ../nbs/00_config.ipynb #55a72418
+def _text_key(key:str) -> bool:
+    "Whether the dotted `key` is a text field (text, or text or null) of the schema"
+    f = schema_keys().get(key)
+    return f is not None and f.type in (str, str | None)
+
 def parse_override(s:str) -> dict:
     "Nested dict from one `key.path=value` override"
     key, eq, val = s.partition('=')
@@ -369,6 +379,7 @@ def parse_override(s:str) -> dict:
     try: v = yaml.safe_load(val) if val.strip() else ''
     except yaml.YAMLError: v = val
     if isinstance(v, dict) and not val.lstrip().startswith('{'): v = val  # 'a: b' is text, '{a: b}' a mapping
+    if isinstance(v, (bool, int, float)) and _text_key(key.strip()): v = val.strip()  # a text key takes text as typed: 0123 is not 83
     d = v
     for part in reversed(key.strip().split('.')): d = {part: d}
     return d
@@ -481,6 +492,61 @@ def atomic_write(path, text:str):
 def save_config(cfg:Config, path):
     "Save the resolved `cfg` as commented YAML at `path`"
     atomic_write(path, f'# Resolved sftplay config (defaults < base < run < --set)\n{dump_config(cfg)}')
+
+# %% ../nbs/00_config.ipynb #787c8664
+def check_writable(dest, key:str):
+    "Refuse an output folder `dest` (chosen by config key or option `key`) that cannot be created or written"
+    dest = Path(dest).absolute()
+    if (f := next((p for p in [dest, *dest.parents] if p.exists() and not p.is_dir()), None)):
+        raise SftplayError(f'{key} {dest}: {f} is a file, not a folder; choose another {key}')
+    base = next(p for p in [dest, *dest.parents] if p.exists())
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise SftplayError(f'{key} {dest}: {base} is not writable (read-only or no permission); choose a writable {key}')
+
+# %% ../nbs/00_config.ipynb #2c0f3c45
+def check_outside_raw(dest, cfg:Config, key:str, is_file:bool=False):
+    "Refuse an output `dest` (chosen by `key`) that overlaps a raw input of `cfg.data.raw`"
+    d = Path(dest).resolve()
+    for r in (cfg.resolve(x).resolve() for x in cfg.data.raw if cfg.resolve(x).exists()):
+        if r == d or r in d.parents or d in r.parents or (is_file and r.is_file() and r.parent == d.parent):
+            raise SftplayError(f'{key} {dest}: overlaps the raw input {r}; sftplay never writes into raw data, so choose another {key}')
+
+# %% ../nbs/00_config.ipynb #a6859d88
+_WRITE_ERRNOS = {errno.ENOSPC: 'no space left on the device', errno.EDQUOT: 'disk quota exceeded', errno.EROFS: 'read-only file system',
+                 errno.EFBIG: 'a file grew past the size limit of this system', errno.EACCES: 'permission denied',
+                 errno.EPERM: 'permission denied', errno.ENOTDIR: 'a file is in the way of a folder'}
+
+def _write_errno(e):
+    "The errno of a failed write in `e` or its causes (an OSError, or a library error quoting one); -1 for torch's lost bytes"
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in _WRITE_ERRNOS: return e.errno
+        if (m := re.search(r'\[Errno (\d+)\]|os error (\d+)', str(e))) and int(m[1] or m[2]) in _WRITE_ERRNOS: return int(m[1] or m[2])
+        if re.search(r'unexpected pos \d+ vs \d+|PytorchStreamWriter failed writing', str(e)): return -1
+        e = e.__cause__ or e.__context__
+    return None
+
+def _free_mib(dest) -> float:
+    base = next((p for p in [Path(dest), *Path(dest).parents] if p.is_dir()), Path('/'))
+    return shutil.disk_usage(base).free / 2**20
+
+def write_error(e:Exception, dest) -> SftplayError|None:
+    "A one-line SftplayError for a write under `dest` that failed for lack of space or permission; None for any other error"
+    n = _write_errno(e)
+    if n is None: return None
+    free = _free_mib(dest)
+    why = _WRITE_ERRNOS.get(n) or ('no space left on the device' if free < 1 else 'the write failed part way')
+    return SftplayError(f'{dest}: cannot write there: {why} ({free:.1f} MiB free); free some space or choose another folder, then run again')
+
+@contextmanager
+def writing(dest):
+    "Raise a failed write under `dest` (disk full, read-only, no permission) as a one-line SftplayError"
+    try: yield
+    except SftplayError: raise
+    except Exception as e:
+        if (err := write_error(e, dest)) is None: raise
+        raise err from e
 
 # %% ../nbs/00_config.ipynb #3fdc3231
 @dataclass
@@ -608,24 +674,38 @@ def free_memory(device:str|None=None) -> MemInfo:
     vm = psutil.virtual_memory()
     return MemInfo(int(vm.available), int(vm.total), 'cpu')
 
-# %% ../nbs/00_config.ipynb #91539eea
+# %% ../nbs/00_config.ipynb #30ccd0ed
 Overrides = Annotated[str, 'override one config key: key.path=value (repeatable)', {'action': 'append'}]
+
+@contextmanager
+def _report(line:str, code:int):
+    "Print `line` on a line of its own (closing the progress bars an exception left open) and exit with `code`"
+    try:
+        from tqdm import tqdm
+        for bar in list(getattr(tqdm, '_instances', [])): bar.close()
+    except Exception: pass
+    print(line, file=sys.stderr); sys.exit(code)
 
 @contextmanager
 def cli_errors(debug:bool=False):
     "Report errors as one line and an exit code when running as a command; re-raise when called from Python or with `debug`"
-    try: yield
+    try:
+        with warnings.catch_warnings():
+            if not debug:  # libraries' deprecation notes are for developers; --debug shows them
+                warnings.simplefilter('ignore', FutureWarning); warnings.simplefilter('ignore', DeprecationWarning)
+            yield
     except SystemExit: raise
     except KeyboardInterrupt:
         if debug or not is_cli(): raise
-        print('sftplay: interrupted', file=sys.stderr); sys.exit(130)
+        _report('sftplay: interrupted', 130)
     except SftplayError as e:
         if debug or not is_cli(): raise
-        print(f'sftplay: error: {e}', file=sys.stderr); sys.exit(2)
+        _report(f'sftplay: error: {e}', 2)
     except Exception as e:
         if debug or not is_cli(): raise
+        if isinstance(e, OSError) and e.filename and (w := write_error(e, e.filename)): _report(f'sftplay: error: {w}', 2)
         msg = ' '.join(str(e).split())
-        print(f'sftplay: internal error: {type(e).__name__}: {msg} (rerun with --debug for the traceback)', file=sys.stderr); sys.exit(1)
+        _report(f'sftplay: internal error: {type(e).__name__}: {msg} (rerun with --debug for the traceback)', 1)
 
 # %% ../nbs/00_config.ipynb #130f09f8
 def run_cli(cmd:str, *args, cwd=None, env:dict=None, timeout:float=900, input:str=None) -> subprocess.CompletedProcess:

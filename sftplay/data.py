@@ -27,7 +27,7 @@ def to_messages(row:dict) -> list:
     msgs = [{'role': 'system', 'content': row['system']}] if row.get('system') else []
     return msgs + [{'role': 'user', 'content': row['user']}, {'role': 'assistant', 'content': row['assistant']}]
 
-# %% ../nbs/01_data.ipynb #5f446b18
+# %% ../nbs/01_data.ipynb #e8a213e6
 REASONS = {
     'malformed_json': 'a JSONL line that is not valid JSON',
     'not_an_object': 'a JSON value that is not an object',
@@ -61,7 +61,7 @@ def _check_turns(msgs:list):
         if not m['content'].strip(): raise _Reject(f"empty_{'prompt' if want == 'user' else 'answer'}", f"empty {'prompt' if want == 'user' else 'answer'} (turn {i})")
     if not msgs or len(msgs) % 2: raise _Reject('bad_conversation', 'the conversation does not end with an assistant answer' if msgs else 'no user/assistant turns')
 
-# %% ../nbs/01_data.ipynb #b636c78c
+# %% ../nbs/01_data.ipynb #55e3a146
 def chat_row_problem(row) -> str|None:
     "Why `row` is not a structured chat row, or None when it is one"
     if not isinstance(row, dict): return f'expected a JSON object, got {type(row).__name__}'
@@ -119,7 +119,7 @@ def write_jsonl(path, rows) -> int:
         for r in rows: f.write(_dumps(r) + '\n'); n += 1
     return n
 
-# %% ../nbs/01_data.ipynb #e0d8295d
+# %% ../nbs/01_data.ipynb #8057c8ad
 _WS = json.decoder.WHITESPACE
 
 def _json_records(path, name=None):
@@ -137,7 +137,7 @@ def _json_records(path, name=None):
         if text.startswith(',', pos): pos = _WS.match(text, pos + 1).end()
         elif not text.startswith(']', pos): raise SftplayError(f"{name}:{line + text.count(chr(10), last, pos)}: malformed JSON array (expected ',' or ']'); fix the file")
 
-# %% ../nbs/01_data.ipynb #432ed831
+# %% ../nbs/01_data.ipynb #1a2292db
 def _check_header(name, header:list):
     "A CSV header names every column, each once"
     for i, h in enumerate(header, 1):
@@ -159,7 +159,7 @@ def _csv_records(path, delimiter:str=',', name=None):
             start = reader.line_num + 1
     except csv.Error as e: raise SftplayError(f'{name}:{reader.line_num}: unreadable CSV ({e}); fix that line') from None
 
-# %% ../nbs/01_data.ipynb #6d9da22a
+# %% ../nbs/01_data.ipynb #6b5a1443
 def _quiet() -> bool: return is_cli() and not sys.stderr.isatty()  # a command whose stderr is not a terminal: no progress bars
 def _first_line(e:Exception) -> str: return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
 
@@ -191,7 +191,7 @@ def open_source(src, fmt:str, name=None) -> tuple:
     splits = _hf_splits(src, fmt, name=name)
     return sum(len(d) for _, d in splits), ((f'{s} row {i}', r, None) for s, d in splits for i, r in enumerate(d, 1))
 
-# %% ../nbs/01_data.ipynb #bf138856
+# %% ../nbs/01_data.ipynb #2bbb8cb5
 _EXT = {'.jsonl': 'jsonl', '.ndjson': 'jsonl', '.json': 'json', '.csv': 'csv', '.tsv': 'tsv', '.parquet': 'parquet'}
 _HUB_NAME = re.compile(r'[A-Za-z0-9][\w.-]*(/[\w.-]+)?')
 
@@ -219,7 +219,7 @@ def _entry_sources(e:str, root:Path, fmt:str) -> list:
     if fmt in ('auto', 'hf') and _HUB_NAME.fullmatch(e) and p.suffix.lower() not in _EXT: return [(e, 'hub')]
     raise SftplayError(f'data.raw {e!r}: no such file or folder (looked at {p}); fix the path (relative paths start at the project root)')
 
-# %% ../nbs/01_data.ipynb #8345fdb9
+# %% ../nbs/01_data.ipynb #557e857c
 def _label(src, root) -> str:
     "How a source is named in messages and the report: a path relative to `root` when it lies inside it"
     if not isinstance(src, Path): return src
@@ -236,7 +236,7 @@ def find_sources(entries, root='.', fmt:str='auto') -> list:
     if not out: raise SftplayError('data.raw is empty; name the raw files or folders to read, e.g. data.raw=[data/raw]')
     return out
 
-# %% ../nbs/01_data.ipynb #9ff4fed0
+# %% ../nbs/01_data.ipynb #4916e4a8
 LAYOUTS = {
     'messages': dict(messages='messages', system='system'),
     'sharegpt': dict(messages='conversations', system='system'),
@@ -254,7 +254,7 @@ def detect_layout(columns) -> str|None:
     "The first layout of `LAYOUTS` whose required columns are all in `columns` (None when there is none)"
     return next((k for k, s in LAYOUTS.items() if set(_required(s)) <= set(columns)), None)
 
-# %% ../nbs/01_data.ipynb #325137d2
+# %% ../nbs/01_data.ipynb #e6327595
 _PARTS = ('system', 'user', 'assistant', 'messages')
 
 def _field_map_spec(fm:dict) -> dict:
@@ -277,7 +277,7 @@ def pick_layout(data_cfg, rows:list, where:str='') -> tuple:
     best = max(found, key=votes.__getitem__)
     return best, LAYOUTS[best]
 
-# %% ../nbs/01_data.ipynb #b7cbdcb2
+# %% ../nbs/01_data.ipynb #2a329692
 def _text(row:dict, col, part:str, required:bool=True) -> str:
     "The text in column `col` of `row` for chat `part`; '' for an absent optional column"
     v = row.get(col) if col else None
@@ -296,7 +296,7 @@ def _single(row:dict, spec:dict) -> dict:
     _check_turns(to_messages(out))
     return out
 
-# %% ../nbs/01_data.ipynb #7facb99f
+# %% ../nbs/01_data.ipynb #9794a87a
 _ROLES = dict(system='system', user='user', human='user', assistant='assistant', gpt='assistant', chatgpt='assistant', bot='assistant', model='assistant')
 
 def _message(m, i:int) -> dict:
@@ -324,7 +324,7 @@ def _conversation(row:dict, spec:dict) -> dict:
     turns = msgs[1:] if sys_msg is not None else msgs
     return {'system': sys_msg, 'user': turns[0]['content'], 'assistant': turns[1]['content']} if len(turns) == 2 else {'messages': msgs}
 
-# %% ../nbs/01_data.ipynb #dfe252d4
+# %% ../nbs/01_data.ipynb #14d9c6f7
 def normalize_row(row:dict, spec:dict) -> tuple:
     "`(chat row, None)` for the raw `row` read through the column `spec`, or `(None, (reason, detail))`"
     try: out = _conversation(row, spec) if 'messages' in spec else _single(row, spec)
@@ -332,7 +332,7 @@ def normalize_row(row:dict, spec:dict) -> tuple:
     rid = row.get('id')
     return ({'id': rid, **out} if isinstance(rid, (str, int)) and not isinstance(rid, bool) else out), None
 
-# %% ../nbs/01_data.ipynb #847446b6
+# %% ../nbs/01_data.ipynb #f536b395
 SPLITS = ('train', 'val', 'test')
 
 def _split_key(content:str, salt:bytes) -> int:
@@ -369,7 +369,7 @@ def split_sizes(n:int, split) -> dict:
     val = min(n, int(n * split.val + 0.5)); test = min(n - val, int(n * split.test + 0.5))
     return {'train': n - val - test, 'val': val, 'test': test}
 
-# %% ../nbs/01_data.ipynb #a3ba40b4
+# %% ../nbs/01_data.ipynb #74a99b49
 def _alive(pid:int) -> bool:
     try: os.kill(pid, 0)
     except ProcessLookupError: return False
@@ -419,7 +419,7 @@ def _staging(dest):
     finally:
         if tmp: shutil.rmtree(tmp, ignore_errors=True)
 
-# %% ../nbs/01_data.ipynb #0b7140c6
+# %% ../nbs/01_data.ipynb #1a3410a0
 def _raw_paths(cfg:Config, sources=()) -> list:
     "Local paths of the raw inputs: what data.raw names (when it exists) and the files found there"
     return [p for p in (cfg.resolve(e) for e in cfg.data.raw) if p.exists()] + [s for s, _, _ in sources if isinstance(s, Path)]
@@ -431,7 +431,7 @@ def _check_outside_raw(dest:Path, raw_paths, key:str, is_file:bool=False):
         if r == d or r in d.parents or d in r.parents or (is_file and r.is_file() and r.parent == d.parent):
             raise SftplayError(f'{key} {dest} overlaps the raw input {r}; sftplay never writes into raw data: choose another path')
 
-# %% ../nbs/01_data.ipynb #584dccd7
+# %% ../nbs/01_data.ipynb #0e03efb1
 _HEAD_CAP = 1000  # records read at most before a source's layout is decided
 
 def _head(records, good:int=100, cap:int=_HEAD_CAP) -> tuple:
@@ -469,7 +469,7 @@ def _read_source(src:tuple, data_cfg, store, rejects, reasons:Counter, progress:
         else: _reject(rejects, f'{label}:{pos}', row, bad, data_cfg.strict); reasons[bad[0]] += 1
     return {'source': label, 'format': fmt, 'layout': layout, 'rows': n}
 
-# %% ../nbs/01_data.ipynb #ff3368ba
+# %% ../nbs/01_data.ipynb #7661cf6c
 def _all_rejected(reasons:Counter, rejects:Path) -> str:
     with rejects.open(encoding='utf-8') as f: first = json.loads(f.readline())
     counts = ', '.join(f'{n:,} {r}' for r, n in reasons.most_common())
@@ -493,7 +493,7 @@ def _finish(store, tmp:Path, data_cfg, sources:list, reasons:Counter, progress:b
     (tmp/'report.json').write_text(json.dumps(report, indent=2, ensure_ascii=False) + '\n', encoding='utf-8')
     return report
 
-# %% ../nbs/01_data.ipynb #bfd6bbea
+# %% ../nbs/01_data.ipynb #abc5cb72
 def process_data(cfg:Config, progress:bool=True) -> dict:
     "Raw inputs -> chat rows split into `data.processed_dir`/{train,val,test}.jsonl, with rejects.jsonl and report.json; returns the report"
     d, root = cfg.data, getattr(cfg, 'root', None) or Path.cwd()
@@ -508,7 +508,7 @@ def process_data(cfg:Config, progress:bool=True) -> dict:
             return _finish(store, tmp, d, read, reasons, progress)
         finally: store.close()
 
-# %% ../nbs/01_data.ipynb #c2abe659
+# %% ../nbs/01_data.ipynb #07df9e60
 def summary(report:dict, where='') -> str:
     "A few lines saying what `process_data` did"
     s, dropped = report['splits'], report['dropped']
@@ -531,7 +531,7 @@ def sftplay_process(
         print(summary(report, cfg.data.processed_dir))
         return report
 
-# %% ../nbs/01_data.ipynb #f157ab1b
+# %% ../nbs/01_data.ipynb #c15f02f3
 STYLE_MODES = ('replace', 'prepend', 'append', 'if_missing')
 
 def _check_style(text, mode:str):
@@ -553,7 +553,7 @@ def style_row(row:dict, text:str, mode:str='replace') -> dict:
     else: msgs.insert(0, {'role': 'system', 'content': text})
     return {**row, 'messages': msgs}
 
-# %% ../nbs/01_data.ipynb #fae8c113
+# %% ../nbs/01_data.ipynb #0b18d6de
 def style_file(src, dst, text:str, mode:str='replace') -> int:
     "Write the rows of the chat JSONL `src`, styled, to `dst` (atomically; `src` is kept); returns the row count"
     src, dst = Path(src), Path(dst)
@@ -574,7 +574,7 @@ def style_splits(cfg:Config, text:str, mode:str='replace') -> dict:
     if (missing := [s for s in SPLITS if not (src/f'{s}.jsonl').is_file()]): raise SftplayError(f'{src/missing[0]}.jsonl: no such file; run sftplay-process first')
     with _staging(dest) as tmp: return {s: style_file(src/f'{s}.jsonl', tmp/f'{s}.jsonl', text, mode) for s in SPLITS}
 
-# %% ../nbs/01_data.ipynb #c6d34f86
+# %% ../nbs/01_data.ipynb #7c3fc3bf
 def style_preview(rows, text:str, mode:str='replace', n:int=3) -> list:
     "`(before, after)` pairs for the first `n` of `rows`"
     return [(r, style_row(r, text, mode)) for r in itertools.islice(rows, n)]
@@ -596,7 +596,7 @@ def preview_text(pairs, width:int=100) -> str:
         out += [f"row {before.get('id', '-')}: {_short(user, width)}", f'  before: {_short(_system_of(before), width)}', f'  after:  {_short(_system_of(after), width)}']
     return '\n'.join(out)
 
-# %% ../nbs/01_data.ipynb #074fa41d
+# %% ../nbs/01_data.ipynb #f62f63cb
 @call_parse
 def sftplay_style(
     config:str='configs/config_run.yaml', # run config (style.text, style.mode, data.processed_dir, data.style_dir)
@@ -622,7 +622,7 @@ def sftplay_style(
         print(f"styled ({mode}): " + ', '.join(f'{k} {n:,}' for k, n in counts.items()) + f" -> {out or cfg.data.style_dir}")
         return counts
 
-# %% ../nbs/01_data.ipynb #1afa8b7d
+# %% ../nbs/01_data.ipynb #63abf607
 def token_lengths(rows, tok) -> list:
     "Tokens per chat row with the tokenizer `tok`: its chat template when it has one, else the turns joined by blank lines"
     out = []

@@ -26,23 +26,36 @@ def model_source(name:str, root=None) -> str:
         raise SftplayError(f'model.name {name!r}: no such folder; fix the path (relative paths start at {Path(root or ".").resolve()})')
     return name
 
-# %% ../nbs/00b_models.ipynb #841ef6f0
+# %% ../nbs/00b_models.ipynb #b2984ee8
 def _offline() -> bool: return os.environ.get('HF_HUB_OFFLINE', '0').lower() in ('1', 'true', 'yes')
 
 def load_error(what:str, name:str, src:str, e:Exception) -> SftplayError:
     "A one-line error for the `what` (tokenizer, weights) of model `name` that from_pretrained could not load from `src`"
     first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    if 'trust_remote_code' in str(e):
+        return SftplayError(f'model.name {name!r}: loading its {what} needs Python code shipped with the model, which sftplay does not run by default; '
+                            'set model.trust_remote_code=true only if you trust that code, or use a model transformers supports natively')
     if Path(src).is_dir():
         return SftplayError(f'model.name {name!r}: the folder {src} has no usable {what} ({first[:160]}); point model.name at a complete model folder')
     hint = ('the Hub is offline (HF_HUB_OFFLINE=1) and it is not cached' if _offline() else 'it is not a local folder and the Hub did not provide it')
     return SftplayError(f'model.name {name!r}: cannot load its {what}: {hint}; use a local folder (sftplay-tiny builds one) or a reachable Hub id')
 
 # %% ../nbs/00b_models.ipynb #64627e51
+def _custom_model_type(src) -> str|None:
+    "The model_type of a local model folder whose config.json maps it to code shipped in the folder (auto_map), for a type transformers lacks"
+    p = Path(src)/'config.json'
+    try: c = json.loads(p.read_text()) if p.is_file() else {}
+    except ValueError: return None
+    from transformers import CONFIG_MAPPING
+    return c.get('model_type') if c.get('auto_map') and c.get('model_type') not in CONFIG_MAPPING else None
+
 def load_tokenizer(cfg:Config, name:str=None):
     "The tokenizer of `name` (default: `cfg.model.name`), with a pad token"
     from transformers import AutoTokenizer
     name = name or cfg.model.name
     src = model_source(name, getattr(cfg, 'root', None))
+    if not cfg.model.trust_remote_code and (t := _custom_model_type(src)):  # refused before transformers gets to it
+        raise load_error(f'model type {t!r}', name, src, ValueError('needs trust_remote_code'))
     try: tok = AutoTokenizer.from_pretrained(src, trust_remote_code=cfg.model.trust_remote_code)
     except (OSError, ValueError, KeyError, TypeError) as e: raise load_error('tokenizer', name, src, e) from e
     if tok.eos_token is None: raise SftplayError(f'model.name {name!r}: its tokenizer has no EOS token, so a fine-tuned model could never stop; use a tokenizer with eos_token set')
@@ -58,12 +71,16 @@ CHAT_TEMPLATE = ("{{ bos_token }}{% for m in messages %}{{ '<|' + m['role'] + '|
                  "{% else %}{{ m['content'] }}{% endif %}{{ '\\n' }}{% endfor %}"
                  "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}")
 
-def train_tokenizer(texts, vocab_size:int=2048):
+def train_tokenizer(texts, vocab_size:int=2048,
+                    split_spaces:bool=True, # a space is a token of its own; False merges it into the next word, as GPT-2 and Llama 3 do
+                   ):
     "A byte-level BPE tokenizer (a transformers fast tokenizer) trained on `texts`"
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    # split_spaces: a word is the same tokens after a space (in a request) and after a quote (in JSON)
+    byte = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(' ', 'isolated'), byte]) if split_spaces else byte
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS + ROLE_TOKENS, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())

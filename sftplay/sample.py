@@ -8,13 +8,13 @@ Docs: https://sftplay.github.io/sftplay/sample.html.md"""
 __all__ = ['SLOTS', 'TEMPLATES', 'PREFIXES', 'SUFFIXES', 'SYLLABLES', 'WORDS_A', 'WORDS_B', 'EXTS', 'VERBS', 'DAYS', 'TIMES',
            'make_row', 'make_intents', 'intents_schema', 'write_sample', 'sftplay_sample']
 
-# %% ../nbs/00a_sample.ipynb #1992f5f9
+# %% ../nbs/00a_sample.ipynb #b2904ea2
 import csv, io, json, random
 from pathlib import Path
 from fastcore.script import call_parse
 from .config import SftplayError, atomic_write, cli_errors
 
-# %% ../nbs/00a_sample.ipynb #ff665cc9
+# %% ../nbs/00a_sample.ipynb #f2441af1
 SLOTS = {
     'send_email': ['to', 'subject'], 'search_email': ['from', 'query'],
     'schedule_meeting': ['with', 'topic', 'day', 'time'], 'cancel_meeting': ['with', 'day'],
@@ -42,22 +42,24 @@ TEMPLATES = {
 PREFIXES = ['', '', '', 'hey ', 'pls ', 'quick one: ', 'hi, ', 'ok so ']
 SUFFIXES = ['', '', '', ' thanks', ' pls', '!', ' asap', ' ty']
 
-# %% ../nbs/00a_sample.ipynb #7f05d2e7
+# %% ../nbs/00a_sample.ipynb #af263667
 SYLLABLES = ('ka lo mi ren sa tor vi el an bri co da fen gal ha is jo ke lu mar ne ol pa qui ro sel ta ul ve wyn '
              'xa yo zel bo dru fa gi hol ix ja kor lem nu or pim ras sku tel um vor').split()
 WORDS_A = ('quarterly annual vendor client hiring budget security product launch travel marketing design legal onboarding '
            'infra data sales support partner board team pricing research compliance migration roadmap payroll audit '
            'training release billing office finance customer mobile cloud network api platform analytics growth brand '
-           'events benefits intern q1 q2 q3 q4 regional holiday offsite renewal').split()
+           'events benefits intern q1 q2 q3 q4 regional holiday offsite renewal tax procurement '
+           'warehouse logistics retail wellness recruiting inventory shipping contracts quality safety').split()
 WORDS_B = ('review plan update sync report kickoff retro forecast proposal checklist timeline contract demo summary '
            'workshop handoff estimate strategy brief notes agenda slides metrics survey invoice policy backlog '
-           'feedback results draft goals deck memo specs').split()
+           'feedback results draft goals deck memo specs minutes roster calendar quote receipt ledger '
+           'runbook faq playbook dashboard charter scorecard outline').split()
 EXTS = 'pdf docx xlsx pptx csv txt md'.split()
 VERBS = 'prepare send finish review submit sign approve print share update'.split()
 DAYS = 'monday tuesday wednesday thursday friday tomorrow today'.split()
 TIMES = '9am 10am 11am 11:30am noon 1pm 2pm 2:30pm 3pm 4pm 5pm'.split()
 
-# %% ../nbs/00a_sample.ipynb #2cb26c87
+# %% ../nbs/00a_sample.ipynb #d629562c
 class _Values:
     "Draws slot values from composite pools; each open-text value is handed out once"
     def __init__(self, rng): self.rng, self.used = rng, set()
@@ -76,7 +78,7 @@ class _Values:
     def folder(self): return self._fresh(lambda: f'{self.rng.choice(WORDS_A)}-{self.rng.choice(WORDS_B)}')
     def text(self): return self._fresh(lambda: f'{self.rng.choice(VERBS)} the {self.rng.choice(WORDS_A)} {self.rng.choice(WORDS_B)}')
 
-# %% ../nbs/00a_sample.ipynb #501ad8b8
+# %% ../nbs/00a_sample.ipynb #29e715ca
 _KIND = {'to': 'name', 'from': 'name', 'with': 'name', 'subject': 'topic', 'topic': 'topic', 'query': 'query',
          'file': 'file', 'folder': 'folder', 'text': 'text'}
 
@@ -90,10 +92,10 @@ def make_row(rng:random.Random, values:_Values, intent:str) -> dict:
     text = rng.choice(TEMPLATES[intent]).format(**slots)
     text = rng.choice(PREFIXES) + text + rng.choice(SUFFIXES)
     if rng.random() < 0.2: text = text[0].upper() + text[1:]
-    return {'input': text, 'output': json.dumps({'intent': intent, 'slots': slots}, ensure_ascii=False)}
+    return {'input': text, 'output': json.dumps({'intent': intent, 'slots': slots}, ensure_ascii=False, separators=(',', ':'))}
 
-# %% ../nbs/00a_sample.ipynb #9fab774a
-def make_intents(n:int=4000, seed:int=0) -> list:
+# %% ../nbs/00a_sample.ipynb #01026d1f
+def make_intents(n:int=10_000, seed:int=0) -> list:
     "`n` rows `{id, input, output}`, every open-text slot value unique across the set"
     rng = random.Random(seed)
     values, intents = _Values(rng), sorted(SLOTS)
@@ -104,7 +106,7 @@ def make_intents(n:int=4000, seed:int=0) -> list:
     rng.shuffle(rows)
     return rows
 
-# %% ../nbs/00a_sample.ipynb #cde69c3f
+# %% ../nbs/00a_sample.ipynb #9861d231
 def intents_schema() -> dict:
     "JSON Schema of the `output` of every row"
     alt = lambda i, ss: {'type': 'object', 'required': ['intent', 'slots'], 'additionalProperties': False,
@@ -114,14 +116,14 @@ def intents_schema() -> dict:
     return {'$schema': 'https://json-schema.org/draft/2020-12/schema', 'title': 'sftplay sample: enterprise assistant intent',
             'oneOf': [alt(i, ss) for i, ss in sorted(SLOTS.items())]}
 
-# %% ../nbs/00a_sample.ipynb #c605e2eb
+# %% ../nbs/00a_sample.ipynb #88a66e63
 def _csv_text(rows) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=['id', 'input', 'output'], lineterminator='\n')
     w.writeheader(); w.writerows(rows)
     return buf.getvalue()
 
-def write_sample(out_dir='data/raw', n:int=4000, seed:int=0) -> list:
+def write_sample(out_dir='data/raw', n:int=10_000, seed:int=0) -> list:
     "Write intents.jsonl, intents.csv and intents.schema.json to `out_dir`; refuse to overwrite"
     out = Path(out_dir)
     files = {'intents.jsonl': lambda r: ''.join(json.dumps(x, ensure_ascii=False) + '\n' for x in r),
@@ -132,11 +134,11 @@ def write_sample(out_dir='data/raw', n:int=4000, seed:int=0) -> list:
     for f, text in files.items(): atomic_write(out/f, text(rows))
     return [out/f for f in files]
 
-# %% ../nbs/00a_sample.ipynb #404a9647
+# %% ../nbs/00a_sample.ipynb #98519f74
 @call_parse
 def sftplay_sample(
     out:str='data/raw', # folder to write intents.jsonl, intents.csv and intents.schema.json to
-    n:int=4000, # rows
+    n:int=10_000, # rows
     seed:int=0, # generator seed (the shipped files use 0)
     debug:bool=False, # show tracebacks instead of one-line errors
 ):
