@@ -8,9 +8,9 @@ Docs: https://sftplay.github.io/sftplay/eval.html.md"""
 __all__ = ['ROUGE_TYPES', 'METRICS', 'exact_match', 'rouge', 'sari', 'parse_json', 'is_json', 'json_valid', 'load_schema',
            'json_schema_compliance', 'compile_hooks', 'Checks', 'row_checks', 'compliance', 'score', 'per_row_scores',
            'reference', 'source', 'eval_rows', 'EvalReport', 'evaluate_model', 'write_eval', 'evaluate_run',
-           'compare_table', 'plot_compare', 'sftplay_eval']
+           'compare_table', 'plot_compare', 'plot_compliance', 'summary_table', 'sftplay_eval']
 
-# %% ../nbs/04_eval.ipynb #a7fb1053
+# %% ../nbs/04_eval.ipynb #96885344
 import copy, difflib, json, os, re, string, time, warnings
 from collections import Counter
 from dataclasses import dataclass
@@ -19,7 +19,7 @@ import numpy as np
 import regex
 from fastcore.basics import patch
 from fastcore.script import call_parse
-from .config import Config, Overrides, SftplayError, atomic_write, cli_errors, load_config
+from .config import Config, Overrides, SftplayError, atomic_write, check_writable, cli_errors, load_config, writing
 from .data import read_jsonl, to_messages
 from .templating import prompt_text
 from .train import generate, load_model, load_trained, prompt_messages
@@ -325,11 +325,11 @@ def source(row:dict) -> str:
     "The input of a chat row: its last user turn"
     return [m for m in to_messages(row) if m['role'] == 'user'][-1]['content']
 
-# %% ../nbs/04_eval.ipynb #17a20385
+# %% ../nbs/04_eval.ipynb #ce8a98dd
 def eval_rows(cfg:Config, split:str|None=None, max_rows:int|None=None) -> list:
     "The chat rows sftplay-eval scores"
     split = split or cfg.eval.split
-    p = cfg.resolve(cfg.data.test_path if split == 'test' else cfg.data.val_path)
+    p = cfg.resolve(getattr(cfg.data, f'{split}_path'))
     if not p.exists(): raise SftplayError(f'data.{split}_path {p}: no such file; run sftplay-process (and sftplay-style) first, or fix the path')
     rows = [r for _, r in read_jsonl(p)]
     n = max_rows or cfg.eval.max_rows
@@ -354,7 +354,7 @@ def evaluate_model(model, tok, tpl, cfg:Config, rows:list, progress:bool=True) -
     m.update(rows=len(rows), seconds=round(secs, 2), rows_per_second=round(len(rows) / max(secs, 1e-9), 2))
     return EvalReport(m, preds, per_row, rows)
 
-# %% ../nbs/04_eval.ipynb #7ef904e9
+# %% ../nbs/04_eval.ipynb #72285095
 def _keep_previous(path:Path):
     "Move an existing `path` aside to the first free `<stem>.<n><suffix>`"
     if not path.exists(): return
@@ -366,15 +366,15 @@ def write_eval(report:EvalReport, out_dir, tpl, cfg:Config, tag:str='') -> Path:
     "Write metrics{tag}.json and samples{tag}.jsonl to `out_dir`; returns the metrics file"
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     mp, sp = out_dir/f'metrics{tag}.json', out_dir/f'samples{tag}.jsonl'
-    for p in (mp, sp): _keep_previous(p)
-    atomic_write(mp, json.dumps(report.metrics, indent=2) + '\n')
     n = cfg.eval.num_samples
     samples = [{'input': prompt_text(tpl, prompt_messages(r)), 'prediction': p, 'reference': reference(r), 'scores': s}
                for r, p, s in list(zip(report.rows, report.predictions, report.per_row))[:n]]
-    atomic_write(sp, ''.join(json.dumps(x, ensure_ascii=False) + '\n' for x in samples))
+    new = {mp: json.dumps(report.metrics, indent=2) + '\n', sp: ''.join(json.dumps(x, ensure_ascii=False) + '\n' for x in samples)}
+    for p, text in new.items(): atomic_write(p.with_name(f'.{p.name}.new'), text)  # a full disk fails here, before anything is moved
+    for p in new: _keep_previous(p); os.replace(p.with_name(f'.{p.name}.new'), p)
     return mp
 
-# %% ../nbs/04_eval.ipynb #62525169
+# %% ../nbs/04_eval.ipynb #0be53804
 def _eval_cfg(run_cfg:Config, cfg:Config) -> Config:
     "The run's config with the eval, generation and data settings of `cfg` (paths made absolute)"
     c = copy.deepcopy(run_cfg)
@@ -386,25 +386,28 @@ def _eval_cfg(run_cfg:Config, cfg:Config) -> Config:
 def evaluate_run(cfg:Config, run_dir=None, split:str|None=None, max_rows:int|None=None, base:bool=False, progress:bool=True) -> dict:
     "Score the run in `run_dir` (default adapters/<run_name>); returns {'trained': metrics, 'base': metrics?}"
     run_dir = Path(run_dir) if run_dir else cfg.resolve(cfg.checkpoint.adapters_dir)/cfg.logging.run_name
+    out_dir = cfg.resolve(cfg.checkpoint.output_dir)/run_dir.name
+    check_writable(out_dir, 'checkpoint.output_dir')  # before generating
     model, tok, tpl, run_cfg = load_trained(run_dir)
     ecfg = _eval_cfg(run_cfg, cfg)
     rows = eval_rows(ecfg, split, max_rows)
-    out_dir = cfg.resolve(cfg.checkpoint.output_dir)/run_dir.name
+    tag = '' if (split or cfg.eval.split) == cfg.eval.split else f'_{split}'
     rep = evaluate_model(model, tok, tpl, ecfg, rows, progress)
-    write_eval(rep, out_dir, tpl, ecfg)
+    with writing(out_dir): write_eval(rep, out_dir, tpl, ecfg, tag=tag)
     res = {'trained': rep.metrics}
     if base:
         del model
         brep = evaluate_model(load_model(ecfg, quantize=False).eval(), tok, tpl, ecfg, rows, progress)
-        write_eval(brep, out_dir, tpl, ecfg, tag='_base')
+        with writing(out_dir): write_eval(brep, out_dir, tpl, ecfg, tag='_base' + tag)
         res['base'] = brep.metrics
     return res
 
-# %% ../nbs/04_eval.ipynb #17e837a3
+# %% ../nbs/04_eval.ipynb #ae7614b3
 _PCT = ('json_valid', 'json_schema')
 
 def _fmt(k, v):
     if v is None: return '-'
+    if isinstance(v, int): return str(v)
     if k in _PCT or k.startswith('regex/') or k == 'sari': return f'{v:.1f}%' if k != 'sari' else f'{v:.1f}'
     return f'{v:.3f}'
 
@@ -428,23 +431,49 @@ def plot_compare(before:dict, after:dict):
     fig.tight_layout()
     return fig
 
-# %% ../nbs/04_eval.ipynb #30fd8063
+# %% ../nbs/04_eval.ipynb #ef26b2a2
+def plot_compliance(metrics:dict, title:str=''):
+    "Horizontal bars: % of predictions passing each compliance check (json_valid, json_schema, each regex hook)"
+    import matplotlib.pyplot as plt
+    keys = [k for k in metrics if k in _PCT or k.startswith('regex/')]
+    fig, ax = plt.subplots(figsize=(6, 0.5 * len(keys) + 1.2))
+    bars = ax.barh(keys, [metrics[k] for k in keys], color='tab:green')
+    ax.bar_label(bars, fmt='%.1f%%'); ax.set_xlim(0, 110); ax.invert_yaxis(); ax.set_xlabel('% of predictions passing')
+    ax.set_title(title or 'schema compliance')
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/04_eval.ipynb #aff6c332
+def summary_table(out_root, runs:list, keys=None) -> str:
+    "A markdown table of the metrics.json of each run in `runs` (folders under `out_root`)"
+    ms = {}
+    for r in runs:
+        p = Path(out_root)/r/'metrics.json'
+        if not p.exists(): raise SftplayError(f'{p}: no metrics; run sftplay-eval for run {r!r} first')
+        ms[r] = json.loads(p.read_text())
+    keys = keys or [k for k in next(iter(ms.values())) if k not in ('seconds', 'regex_timeouts')]
+    lines = ['| run | ' + ' | '.join(keys) + ' |', '|---' * (len(keys) + 1) + '|']
+    return '\n'.join(lines + [f'| {r} | ' + ' | '.join(_fmt(k, m.get(k)) for k in keys) + ' |' for r, m in ms.items()])
+
+# %% ../nbs/04_eval.ipynb #2062b880
 @call_parse
 def sftplay_eval(
     config:str='configs/config_run.yaml', # run config: its logging.run_name picks adapters/<run_name>/
     set:Overrides=None,
     run:str=None, # a run folder (adapters/<run>) or a merged model folder; default adapters/<run_name>
-    split:str=None, # test | val (default eval.split)
+    split:str=None, # test | val | train (default eval.split)
     max_rows:int=None, # score at most this many rows (default eval.max_rows)
     base:bool=False, # also score the untrained base model and print a before/after table
+    summary:str=None, # instead of scoring: print a table of the metrics of these runs (comma-separated run names)
     debug:bool=False, # show tracebacks instead of one-line errors
 ):
     "Generate answers for the test split with a trained run and write metrics.json and samples.jsonl"
     with cli_errors(debug):
         cfg = load_config(config, set or ())
-        if split not in (None, 'test', 'val'): raise SftplayError(f'--split {split!r}: choose test or val')
+        if summary: return print(summary_table(cfg.resolve(cfg.checkpoint.output_dir), [r for r in summary.split(',') if r]))
+        if split not in (None, 'test', 'val', 'train'): raise SftplayError(f'--split {split!r}: choose test, val or train')
         res = evaluate_run(cfg, run, split, max_rows, base)
         out = cfg.resolve(cfg.checkpoint.output_dir)/(Path(run).name if run else cfg.logging.run_name)
         print(compare_table(res['base'], res['trained']) if base else json.dumps(res['trained'], indent=2))
-        print(f'sftplay-eval: {res["trained"]["rows"]} rows, {res["trained"]["rows_per_second"]} rows/s -> {out}/metrics.json, samples.jsonl')
+        print(f'sftplay-eval: {res["trained"]["rows"]} rows, {res["trained"]["rows_per_second"]} rows/s -> {out}/ (metrics, samples)')
         return res

@@ -7,16 +7,16 @@ Docs: https://sftplay.github.io/sftplay/infer.html.md"""
 # %% auto #0
 __all__ = ['as_row', 'read_prompts', 'infer', 'interactive', 'sftplay_infer']
 
-# %% ../nbs/05_infer.ipynb #573b0576
+# %% ../nbs/05_infer.ipynb #e0b74df5
 import json, sys
 from pathlib import Path
 from fastcore.script import call_parse
-from .config import Overrides, SftplayError, atomic_write, cli_errors, load_config
+from .config import Overrides, SftplayError, atomic_write, check_outside_raw, check_writable, cli_errors, load_config, writing
 from .data import read_jsonl, to_messages
 from .templating import prompt_text
 from .train import generate, load_trained, prompt_messages
 
-# %% ../nbs/05_infer.ipynb #ffcf7677
+# %% ../nbs/05_infer.ipynb #c9ea5f03
 def as_row(x, style:str|None=None) -> dict:
     "A chat row for a prompt string or an input JSON object"
     if isinstance(x, str): return {'system': style, 'user': x} if style else {'user': x}
@@ -25,14 +25,28 @@ def as_row(x, style:str|None=None) -> dict:
         if isinstance(x.get(k), str): return as_row(x[k], style)
     raise SftplayError(f'input row {json.dumps(x)[:80]}: no prompt found; give "user", "messages", "input" or "prompt"')
 
+def _prompt_row(x, style, where) -> dict:
+    "The chat row of JSONL input `x` (read at `where`), checked: every message of its prompt is text"
+    try:
+        row = as_row(x, style)
+        msgs = prompt_messages(row)
+    except SftplayError as e: raise SftplayError(f'{where}: {e}') from None
+    except (KeyError, TypeError, AttributeError) as e: raise SftplayError(f'{where}: not a chat row ({type(e).__name__}: {e}); give "user" text, or "messages": [{{"role", "content"}}]') from None
+    if bad := next((m for m in msgs if not isinstance(m['role'], str) or not isinstance(m['content'], str)), None):
+        raise SftplayError(f'{where}: the {bad["role"]} message is {type(bad["content"]).__name__}, not text; give every prompt as a string')
+    return row
+
 def read_prompts(path, style:str|None=None) -> tuple:
     "(rows, is_jsonl) from a prompt file: JSONL rows, or one prompt per non-blank line"
     path = Path(path)
-    if not path.is_file(): raise SftplayError(f'--input {path}: no such file')
-    if path.suffix == '.jsonl': return [as_row(r, style) for _, r in read_jsonl(path)], True
-    try: lines = path.read_text(encoding='utf-8').splitlines()
-    except UnicodeDecodeError: raise SftplayError(f'--input {path}: not UTF-8 text; re-save it as UTF-8')
-    return [as_row(l.strip(), style) for l in lines if l.strip()], False
+    if not path.is_file(): raise SftplayError(f'--input {path}: {"a folder, not a file" if path.is_dir() else "no such file"}; pass a text file with one prompt per line, or a .jsonl file of rows')
+    if path.suffix == '.jsonl': rows = [_prompt_row(r, style, f'{path}:{i}') for i, r in read_jsonl(path)]
+    else:
+        try: lines = path.read_text(encoding='utf-8').splitlines()
+        except UnicodeDecodeError: raise SftplayError(f'--input {path}: not UTF-8 text; re-save it as UTF-8')
+        rows = [as_row(l.strip(), style) for l in lines if l.strip()]
+    if not rows: raise SftplayError(f'--input {path}: no prompts (the file is empty or blank); put one prompt per line, or one JSON row per line')
+    return rows, path.suffix == '.jsonl'
 
 # %% ../nbs/05_infer.ipynb #1c366d0d
 def infer(run_dir, rows:list, overrides=(), progress:bool=True, batch_size:int|None=None) -> list:
@@ -57,7 +71,7 @@ def interactive(run_dir, overrides=(), stdin=None, stdout=None):
         generate(model, tok, tpl, cfg, [as_row(line.strip(), cfg.style.text)], batch_size=1, streamer=streamer)
         stdout.flush()
 
-# %% ../nbs/05_infer.ipynb #35dde2b6
+# %% ../nbs/05_infer.ipynb #aed44aba
 @call_parse
 def sftplay_infer(
     config:str='configs/config_run.yaml', # run config: its logging.run_name picks adapters/<run_name>/
@@ -73,11 +87,13 @@ def sftplay_infer(
         run_dir = Path(run) if run else cfg.resolve(cfg.checkpoint.adapters_dir)/cfg.logging.run_name
         if not input: return interactive(run_dir, set or ())
         rows, jl = read_prompts(input, cfg.style.text)
+        o = (cfg.resolve(out) if not Path(out).is_absolute() else Path(out)) if out else None
+        if o:  # refused before the model is loaded
+            check_writable(o.parent, '--out'); check_outside_raw(o, cfg, '--out', is_file=True)
+            if o.resolve() == Path(input).resolve(): raise SftplayError(f'--out {out} is the --input file; write the predictions elsewhere')
         preds = infer(run_dir, rows, set or ())
         text = (''.join(json.dumps({**r, 'prediction': p}, ensure_ascii=False) + '\n' for r, p in zip(rows, preds)) if jl
                 else ''.join(p.replace('\n', ' ') + '\n' for p in preds))
         if not out: print(text, end=''); return
-        o = cfg.resolve(out) if not Path(out).is_absolute() else Path(out)
-        if cfg.resolve('data/raw').resolve() in o.resolve().parents: raise SftplayError(f'--out {out}: data/raw is never written to; choose another path')
-        atomic_write(o, text)
+        with writing(o.parent): atomic_write(o, text)
         print(f'sftplay-infer: {len(preds)} predictions -> {o}')

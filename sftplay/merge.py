@@ -7,16 +7,16 @@ Docs: https://sftplay.github.io/sftplay/merge.html.md"""
 # %% auto #0
 __all__ = ['logits_on', 'max_diff', 'MergeReport', 'merge_run', 'sftplay_merge']
 
-# %% ../nbs/06_merge.ipynb #50cd0c47
+# %% ../nbs/06_merge.ipynb #9a2aa28d
 import copy, json, os, shutil, tempfile, time
 from dataclasses import dataclass
 from pathlib import Path
 import torch
 from fastcore.script import call_parse
-from .config import Config, Overrides, SftplayError, cli_errors, load_config, save_config
+from .config import Config, Overrides, SftplayError, check_writable, cli_errors, load_config, save_config, writing
 from .models import load_tokenizer
 from .templating import encode_prompt, load_template
-from .train import load_model, load_run, prompt_messages
+from .train import attach_adapter, load_model, load_run, prompt_messages
 from .data import read_jsonl
 
 # %% ../nbs/06_merge.ipynb #ac37836f
@@ -78,20 +78,28 @@ def _save_merged(model, tok, tpl, cfg, out:Path):
     c.model.name, c.tuning.mode, c.template.path = str(out.resolve()), 'full', 'template.jinja' if cfg.template.path != 'tokenizer' else 'tokenizer'
     save_config(c, out/'config.yaml')
 
-# %% ../nbs/06_merge.ipynb #a33a9d04
+# %% ../nbs/06_merge.ipynb #6cc2a5a7
+def _sweep(folder:Path):
+    "Remove the temporary folders that killed merges left in `folder` (their process is gone)"
+    for p in folder.glob('.*.merging-*'):
+        try: os.kill(int(p.name.rsplit('.merging-', 1)[1].split('-')[0]), 0)
+        except ProcessLookupError: shutil.rmtree(p, ignore_errors=True)
+        except (ValueError, PermissionError): pass
+
 def merge_run(run_dir, out, dtype:str|None=None, atol:float|None=None, overrides=()) -> MergeReport:
     "Merge the adapter in `run_dir` into its base, save to `out` (never overwritten) and check the logits"
-    from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
     run_dir, out = Path(run_dir), Path(out)
     if out.exists(): raise SftplayError(f'{out} already exists; sftplay-merge never overwrites: pass another --out or remove it')
+    check_writable(out.parent, '--out')
+    if not (run_dir/'config.yaml').exists(): raise SftplayError(f'{run_dir}: not a finished sftplay run (no config.yaml); pass --run adapters/<run_name>, or train first')
     cfg = load_run(run_dir, overrides)
     dtype, atol = dtype or cfg.merge.dtype, cfg.merge.atol if atol is None else atol
     tok = load_tokenizer(cfg, name=str(run_dir)); tpl = load_template(cfg, tok)
     prompts = _sample_prompts(cfg, tok, tpl)
     if (run_dir/'adapter_config.json').exists():
         base = load_model(cfg, quantize=False, precision='fp32').eval()
-        adapted = PeftModel.from_pretrained(base, run_dir).eval()
+        adapted = attach_adapter(base, run_dir, cfg).eval()
         ref = logits_on(adapted, prompts)
         merged = adapted.merge_and_unload().eval()
     else:  # full fine-tuning: the run folder already holds every weight
@@ -99,14 +107,14 @@ def merge_run(run_dir, out, dtype:str|None=None, atol:float|None=None, overrides
         ref = logits_on(merged, prompts)
     diff_merge = max_diff(ref, logits_on(merged, prompts))
     merged = merged.to({'float16': torch.float16, 'bfloat16': torch.bfloat16, 'float32': torch.float32}[dtype])
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{out.name}.', dir=out.parent if out.parent.exists() else None))
+    out.parent.mkdir(parents=True, exist_ok=True); _sweep(out.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{out.name}.merging-{os.getpid()}-', dir=out.parent))  # beside `out`: one file system, one rename
     try:
-        _save_merged(merged, tok, tpl, cfg, tmp)
+        with writing(out.parent): _save_merged(merged, tok, tpl, cfg, tmp)
         cls = AutoModelForCausalLM if cfg.model.type == 'causal' else AutoModelForSeq2SeqLM
         diff_saved = max_diff(ref, logits_on(cls.from_pretrained(tmp, dtype=torch.float32).eval(), prompts))
         rep = MergeReport(out, dtype, diff_merge, diff_saved, atol, len(prompts), sum(p.stat().st_size for p in tmp.glob('*.safetensors')))
         if not rep.ok: raise SftplayError(f'merge check failed: {rep}; nothing was written (raise merge.atol only if you accept that difference)')
-        out.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, out)
     finally:
         if tmp.exists(): shutil.rmtree(tmp)
@@ -128,6 +136,6 @@ def sftplay_merge(
         if dtype not in (None, 'float16', 'bfloat16', 'float32'): raise SftplayError(f'--dtype {dtype!r}: choose float16, bfloat16 or float32')
         run_dir = Path(run) if run else cfg.resolve(cfg.checkpoint.adapters_dir)/cfg.logging.run_name
         dest = cfg.resolve(out) if out else cfg.resolve(cfg.checkpoint.output_dir)/cfg.logging.run_name/f'merged_{dtype or cfg.merge.dtype}'
-        rep = merge_run(run_dir, dest, dtype)
+        rep = merge_run(run_dir, dest, dtype or cfg.merge.dtype, cfg.merge.atol)  # this config's merge settings, not the run's
         print(rep)
         return rep

@@ -20,7 +20,7 @@ from jinja2.ext import Extension, loopcontrols
 from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from fastcore.script import call_parse
-from .config import Config, SftplayError, Overrides, cli_errors, load_config
+from .config import Config, SftplayError, Overrides, check_outside_raw, check_writable, cli_errors, load_config, writing
 from .models import load_tokenizer
 from .data import to_messages, read_jsonl
 
@@ -374,9 +374,11 @@ class LengthGroupedSampler(torch.utils.data.Sampler):
 def _show_tokens(tok, ids, j, k=6) -> str:
     return f"...{tok.decode(ids[max(0, j - k):j])!r} then {tok.decode(ids[j:j + 1]) if j < len(ids) else 'nothing'!r}"
 
-def check_parity(rows, tok, tpl:ChatTemplate, cfg:Config, n:int=32) -> int:
+def check_parity(rows, tok, tpl:ChatTemplate, cfg:Config, n:int=32,
+                 name:str='rows', # how errors name these rows (e.g. the file path)
+                ) -> int:
     "Check that the prompt inference builds is a token-exact prefix of the training sequence for `n` rows; returns rows checked"
-    pairs = _located(rows, 'rows')
+    pairs = _located(rows, name)
     pairs, done = pairs[::max(1, len(pairs) // n)][:n], 0
     for where, row in pairs:
         msgs = _messages(row, where)
@@ -430,11 +432,13 @@ def sftplay_render(
         cfg = load_config(config, set or ())
         tok = load_tokenizer(cfg)
         tpl, out = load_template(cfg, tok), cfg.resolve(cfg.data.rendered_dir)
+        check_writable(out, 'data.rendered_dir'); check_outside_raw(out, cfg, 'data.rendered_dir')
         for split in [s.strip() for s in splits.split(',') if s.strip()]:
             if split not in ('train', 'val', 'test'): raise SftplayError(f'--splits {split!r}: choose among train, val, test')
             src = cfg.resolve(getattr(cfg.data, f'{split}_path'))
             if not src.is_file(): raise SftplayError(f'data.{split}_path: {src} does not exist; run sftplay-process (and sftplay-style) first, or pass --splits')
-            print(f'{split}: {render_file(src, out/f"{split}.jsonl", tpl)} rows -> {out/f"{split}.jsonl"}')
+            with writing(out): n = render_file(src, out/f'{split}.jsonl', tpl)
+            print(f'{split}: {n} rows -> {out/f"{split}.jsonl"}')
         return out
 
 # %% ../nbs/02_templating.ipynb #a1712465
