@@ -33,9 +33,26 @@ setup-dirs:  ## create the data/, outputs/, adapters/ and models/ folders
 data/raw/intents.jsonl: | $(VENV)/.installed
 	$(BIN)/sftplay-sample --out data/raw
 
-demo: install setup-dirs data/raw/intents.jsonl  ## the whole pipeline on the sample data and a tiny model, offline, on CPU
+# `make demo` runs the whole chain on the embedded default; each run gets its own name, so a second demo never
+# touches the first one's folders. DEMO_RUN=... names it.
+DEMO_RUN ?= demo-$(shell date +%Y%m%d-%H%M%S)
+override DEMO_RUN := $(DEMO_RUN)
+RUNSET := --set logging.run_name=$(DEMO_RUN)
+
+demo: install setup-dirs data/raw/intents.jsonl  ## the whole chain on the sample data and a tiny model, offline, on CPU (~10 min)
+	@echo "== sftplay demo: run $(DEMO_RUN) =="
 	$(BIN)/sftplay-tiny --config $(CONFIG)
-	$(BIN)/sftplay-config --config $(CONFIG) > /dev/null && echo "config $(CONFIG) is valid"
+	$(BIN)/sftplay-process --config $(CONFIG)
+	$(BIN)/sftplay-style --config $(CONFIG)
+	$(BIN)/sftplay-render --config $(CONFIG)
+	$(BIN)/sftplay-train --config $(CONFIG) $(RUNSET)
+	$(BIN)/sftplay-eval --config $(CONFIG) $(RUNSET) --split train --max-rows 400
+	$(BIN)/sftplay-infer --config $(CONFIG) $(RUNSET) --input demo_inputs.txt --out outputs/$(DEMO_RUN)/preds.txt
+	paste -d '\t' demo_inputs.txt outputs/$(DEMO_RUN)/preds.txt | sed 's/\t/\n    -> /'
+	$(BIN)/sftplay-merge --config $(CONFIG) $(RUNSET)
+	@echo "== before (untrained base) / after (trained), test split: every slot value unseen in training =="
+	$(BIN)/sftplay-eval --config $(CONFIG) $(RUNSET) --base
+	@echo "== look at it: trackio show --project $$($(BIN)/python -c "from sftplay.config import load_config; print(load_config('$(CONFIG)').logging.project)"), or nbs/03_train.ipynb and nbs/04_eval.ipynb =="
 
 process: install  ## raw data (data.raw) -> data/processed/{train,val,test}.jsonl + rejects.jsonl + report.json
 	$(BIN)/sftplay-process --config $(CONFIG)
@@ -72,6 +89,27 @@ UNSLOTH_FLAGS ?= unsloth
 test-unsloth: install-unsloth  ## 03_train's tests with the #| unsloth cells, in .venv-unsloth (on a GPU: UNSLOTH_FLAGS="unsloth gpu")
 	$(UBIN)/nbdev-test --flags "$(UNSLOTH_FLAGS)" nbs/03_train.ipynb
 
+# The benchmark against TRL's SFTTrainer (bench/) runs in its own venv: TRL is the `bench` extra, never a core dependency.
+BVENV ?= .venv-bench
+BBIN := $(BVENV)/bin
+BENCH_ARGS ?=
+.PHONY: install-bench bench bench-gpu
+
+$(BVENV)/.installed: requirements-bench.txt requirements.txt pyproject.toml
+	[ -x $(BBIN)/python ] || $(PY) -m venv $(BVENV)
+	$(BBIN)/pip install -q --upgrade pip
+	$(BBIN)/pip install -q torch==2.13.0
+	$(BBIN)/pip install -q -r requirements-bench.txt
+	touch $@
+
+install-bench: $(BVENV)/.installed  ## .venv-bench: the tested set + TRL 1.16 (pip install -e .[bench]) for make bench
+
+bench: install-bench  ## sftplay vs TRL SFTTrainer on CPU, interleaved runs (~13 min): bench/results/*.json + README_table.md
+	$(BBIN)/python bench/bench.py $(BENCH_ARGS)
+
+bench-gpu: install-bench  ## the GPU section (CUDA only): same comparison, memory estimate vs peak VRAM, 7B QLoRA < 8 GB
+	$(BBIN)/python bench/gpu.py $(BENCH_ARGS)
+
 # The real-client tests (nbs/90_client_tests.ipynb): a Jupyter kernel per notebook, and JupyterLab in headless Chromium.
 BROWSER_DIR := .browser
 PLAYWRIGHT_VERSION := 1.65.1
@@ -89,14 +127,26 @@ test-client: install  ## run every numbered notebook top to bottom in a real Jup
 test-browser: install install-browser  ## JupyterLab + headless Chromium: run 02_templating, drive its PromptPreview panel
 	$(BIN)/nbdev-test --flags browser --cell-timeout 1200 --verbose nbs/90_client_tests.ipynb
 
+full-pipeline: process style render  ## process -> style -> render: the data steps, ready to train
+
 train: install  ## fine-tune per $(CONFIG) (QLoRA / LoRA / full; logs to the configured dashboard)
 	$(BIN)/sftplay-train --config $(CONFIG)
 
 render: install  ## write data/rendered/{train,val,test}.jsonl: each row's rendered prompt and gold answer (template audit)
 	$(BIN)/sftplay-render --config $(CONFIG)
 
+eval: install  ## score the run logging.run_name names: outputs/<run>/metrics.json + samples.jsonl, before/after table
+	$(BIN)/sftplay-eval --config $(CONFIG) --base
+
+INPUT ?= demo_inputs.txt
+infer: install  ## answer the prompts in INPUT (default demo_inputs.txt) with the run; writes outputs/preds.txt
+	$(BIN)/sftplay-infer --config $(CONFIG) --input $(INPUT) --out outputs/preds.txt
+
+merge: install  ## merge the run's adapter into its base (fp16 by default): outputs/<run>/merged_<dtype>/
+	$(BIN)/sftplay-merge --config $(CONFIG)
+
 readme:  ## regenerate README.md from nbs/index.ipynb
 	$(BIN)/python tools/readme.py
 
-clean:  ## remove generated data, runs and tiny models (never data/raw)
-	rm -rf data/processed/*.jsonl data/processed/*.json data/processed_with_style/*.jsonl data/rendered/*.jsonl outputs/* adapters/* models/*
+clean:  ## remove generated data (processed, styled, rendered) and tiny models; never data/raw, runs in outputs/ or adapters/
+	rm -rf data/processed/*.jsonl data/processed/*.json data/processed_with_style/*.jsonl data/rendered/*.jsonl models/*
