@@ -22,7 +22,7 @@ from fastcore.script import call_parse
 from transformers import AttentionInterface, Trainer, TrainerCallback, TrainingArguments
 from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
-from .config import (Config, SftplayError, Overrides, atomic_write, check_writable, cli_errors, free_memory, load_config,
+from .config import (CPU_WORKING_SET, Config, SftplayError, Overrides, atomic_write, check_writable, cli_errors, free_memory, load_config,
                             plan_batch, save_config, shape_from_config, writing)
 from .models import load_error, load_tokenizer, model_source
 from .data import read_jsonl, to_messages
@@ -273,7 +273,8 @@ def plan_for(cfg:Config, model, precision:str='fp32', free:int|None=None):
     mb = None if t.micro_batch_size == 'auto' else t.micro_batch_size
     plan = plan_batch(shape, cfg.tuning.mode, cfg.model.max_seq_len, t.effective_batch_size, free, t.gradient_checkpointing,
                       cfg.tuning.lora.r, param_bytes=pb, act_bytes=pb, load_in_8bit=cfg.tuning.load_in_8bit,
-                      world_size=world_size(), micro_batch=mb)
+                      world_size=world_size(), micro_batch=mb,
+                      working_set=CPU_WORKING_SET if next(base.parameters()).device.type == 'cpu' else None)
     if t.grad_accum != 'auto': plan.grad_accum = t.grad_accum
     return plan
 
@@ -421,6 +422,8 @@ SFTTrainer._save_checkpoint = _save_checkpoint
 
 # %% ../nbs/03_train.ipynb #fb7d0764
 REPORT_TO = {'trackio': 'trackio', 'tensorboard': 'tensorboard', 'wandb': 'wandb', 'none': 'none'}
+# transformers 5 renamed gradient_checkpointing to activation_checkpointing (the old name warns); older ones (Unsloth's venv) lack it
+_CKPT = 'activation_checkpointing' if 'activation_checkpointing' in TrainingArguments.__dataclass_fields__ else 'gradient_checkpointing'
 
 def training_args(cfg:Config, out_dir, plan, precision:str) -> TrainingArguments:
     "TrainingArguments for the run in `out_dir` with the batch `plan`"
@@ -432,7 +435,7 @@ def training_args(cfg:Config, out_dir, plan, precision:str) -> TrainingArguments
         learning_rate=t.learning_rate, lr_scheduler_type=t.lr_scheduler, warmup_steps=t.warmup_ratio if t.warmup_ratio < 1 else 0.999,
         weight_decay=t.weight_decay, max_grad_norm=t.max_grad_norm, optim=t.optim, seed=t.seed, data_seed=t.seed,
         bf16=precision == 'bf16', fp16=precision == 'fp16', use_cpu=not torch.cuda.is_available(),
-        gradient_checkpointing=t.gradient_checkpointing and cfg.tuning.backend != 'unsloth', gradient_checkpointing_kwargs={'use_reentrant': False},
+        **{_CKPT: t.gradient_checkpointing and cfg.tuning.backend != 'unsloth', f'{_CKPT}_kwargs': {'use_reentrant': False}},
         logging_steps=lg.log_interval, logging_first_step=True,
         save_strategy=ck.strategy, save_steps=ck.steps, save_total_limit=ck.save_total_limit,
         eval_strategy=ev.strategy, eval_steps=ev.steps, metric_for_best_model=ck.metric_for_best_model,
