@@ -301,14 +301,16 @@ def claim_run_dirs(cfg:Config, resume:bool=False) -> tuple:
 
 # %% ../nbs/03_train.ipynb #a98c6d98
 def _claim_distributed(cfg, resume):
-    from accelerate import PartialState
-    from accelerate.utils import broadcast_object_list
-    state = PartialState()
+    "claim_run_dirs on rank 0 only; every rank gets its folders (or its error) from rank 0"
+    import torch.distributed as dist
+    if world_size() == 1: return claim_run_dirs(cfg, resume)
+    # torch's process group, not accelerate's PartialState: under torchrun on CPU, accelerate 1.15 reports one process
+    if not dist.is_initialized(): dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
     box = [None]
-    if state.is_main_process:
+    if dist.get_rank() == 0:
         try: box = [claim_run_dirs(cfg, resume)]
         except SftplayError as e: box = [str(e)]
-    if state.num_processes > 1: broadcast_object_list(box)
+    dist.broadcast_object_list(box, src=0)
     if isinstance(box[0], str): raise SftplayError(box[0])
     return box[0]
 
