@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from fastcore.script import call_parse, is_cli
 from tqdm.auto import tqdm
-from .config import Config, SftplayError, Overrides, cli_errors, load_config
+from .config import Config, SftplayError, Overrides, cli_errors, load_config, progress_bars
 
 # %% ../nbs/01_data.ipynb #3a47e70f
 def to_messages(row:dict) -> list:
@@ -160,13 +160,12 @@ def _csv_records(path, delimiter:str=',', name=None):
     except csv.Error as e: raise SftplayError(f'{name}:{reader.line_num}: unreadable CSV ({e}); fix that line') from None
 
 # %% ../nbs/01_data.ipynb #6b5a1443
-def _quiet() -> bool: return is_cli() and not sys.stderr.isatty()  # a command whose stderr is not a terminal: no progress bars
 def _first_line(e:Exception) -> str: return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
 
 def _hf_splits(src, fmt:str, cache_dir=None, name=None) -> list:
     "`(split, Dataset)` pairs of a saved dataset folder (`hf_disk`) or of what `datasets.load_dataset(src)` returns (`hub`)"
     import datasets
-    if _quiet(): datasets.disable_progress_bars()
+    if not progress_bars(): datasets.disable_progress_bars()
     name = name or src
     try: ds = datasets.load_from_disk(str(src)) if fmt == 'hf_disk' else datasets.load_dataset(str(src), cache_dir=cache_dir)
     except Exception as e:
@@ -462,7 +461,7 @@ def _read_source(src:tuple, data_cfg, store, rejects, reasons:Counter, progress:
     head, rest = _head(records)
     layout, spec = _source_layout(head, data_cfg, label, fmt)
     n = 0
-    for pos, row, bad in tqdm(itertools.chain(head, rest), total=total, desc=label, unit=' rows', disable=not progress or _quiet(), mininterval=0.5):
+    for pos, row, bad in tqdm(itertools.chain(head, rest), total=total, desc=label, unit=' rows', disable=not (progress and progress_bars()), mininterval=0.5):
         n += 1
         chat, bad = (None, bad) if bad else normalize_row(row, spec)
         if chat: store.add(chat)
@@ -482,7 +481,7 @@ def _finish(store, tmp:Path, data_cfg, sources:list, reasons:Counter, progress:b
     if store.offered > kept: reasons['duplicate'] = store.offered - kept
     if not kept: raise SftplayError(_all_rejected(reasons, tmp/'rejects.jsonl'))
     sizes = split_sizes(kept, data_cfg.split)
-    lines = iter(tqdm(store.lines(), total=kept, desc='writing splits', unit=' rows', disable=not progress or _quiet(), mininterval=0.5))
+    lines = iter(tqdm(store.lines(), total=kept, desc='writing splits', unit=' rows', disable=not (progress and progress_bars()), mininterval=0.5))
     for name, k in sizes.items():
         with (tmp/f'{name}.jsonl').open('w', encoding='utf-8') as f: f.writelines(l + '\n' for l in itertools.islice(lines, k))
     next(lines, None)  # ends the progress bar

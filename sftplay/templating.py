@@ -20,7 +20,7 @@ from jinja2.ext import Extension, loopcontrols
 from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from fastcore.script import call_parse
-from .config import Config, SftplayError, Overrides, check_outside_raw, check_writable, cli_errors, load_config, writing
+from .config import Config, SftplayError, Overrides, check_outside_raw, check_writable, cli_errors, load_config, progress_bars, writing
 from .models import load_tokenizer
 from .data import to_messages, read_jsonl
 
@@ -409,7 +409,7 @@ def render_file(src, dst, tpl:ChatTemplate) -> int:
     n = 0
     try:
         with os.fdopen(fd, 'w', encoding='utf-8') as f:
-            for line, row in tqdm(read_jsonl(src), desc=f'rendering {Path(src).name}', unit='row', mininterval=1, leave=False):
+            for line, row in tqdm(read_jsonl(src), desc=f'rendering {Path(src).name}', unit='row', mininterval=1, leave=False, disable=not progress_bars()):
                 msgs = _messages(row, f'{src}:{line}')
                 i = _last_answer(msgs)
                 try: out = {'input': prompt_text(tpl, msgs), 'target': msgs[i]['content'] if i is not None else None}

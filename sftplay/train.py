@@ -9,8 +9,9 @@ __all__ = ['DTYPES', 'PACKED_SDPA', 'REPORT_TO', 'sftplay_root', 'tiny_project',
            'load_model', 'packed_sdpa', 'use_packed_attention', 'linear_module_names', 'add_adapters',
            'trainable_params', 'world_size', 'load_unsloth', 'plan_for', 'claim_run_dirs', 'latest_checkpoint',
            'peak_memory', 'SFTTrainer', 'training_args', 'generation_kwargs', 'prompt_messages', 'generate',
-           'generation_eval', 'JsonlLogs', 'read_logs', 'plot_run', 'TrainResult', 'portable_config', 'load_run',
-           'base_fingerprint', 'attach_adapter', 'load_trained', 'save_final', 'train', 'trackio_logs', 'sftplay_train']
+           'generation_eval', 'JsonlLogs', 'read_logs', 'plot_run', 'log_line', 'ProgressLog', 'TrainResult',
+           'portable_config', 'load_run', 'base_fingerprint', 'attach_adapter', 'load_trained', 'save_final', 'train',
+           'trackio_logs', 'sftplay_train']
 
 # %% ../nbs/03_train.ipynb #5d485abb
 import copy, hashlib, inspect, json, math, os, pickle, random, re, resource, shutil, sys, tempfile, time
@@ -19,11 +20,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from fastcore.script import call_parse
-from transformers import AttentionInterface, Trainer, TrainerCallback, TrainingArguments
 from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 from .config import (CPU_WORKING_SET, Config, SftplayError, Overrides, atomic_write, check_writable, cli_errors, free_memory, load_config,
-                            plan_batch, save_config, shape_from_config, writing)
+                            import_bitsandbytes, plan_batch, progress_bars, save_config, shape_from_config, writing)
+import_bitsandbytes()  # quietly and offline, before transformers' Trainer imports peft, which imports bitsandbytes
+from transformers import AttentionInterface, PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 from .models import load_error, load_tokenizer, model_source
 from .data import read_jsonl, to_messages
 from .templating import SFTCollator, SFTDataset, LengthGroupedSampler, check_parity, encode_prompt, load_template
@@ -442,7 +444,7 @@ def training_args(cfg:Config, out_dir, plan, precision:str) -> TrainingArguments
         save_strategy=ck.strategy, save_steps=ck.steps, save_total_limit=ck.save_total_limit,
         eval_strategy=ev.strategy, eval_steps=ev.steps, metric_for_best_model=ck.metric_for_best_model,
         greater_is_better=ck.greater_is_better, load_best_model_at_end=ck.load_best_model_at_end,
-        remove_unused_columns=False, dataloader_num_workers=0, prediction_loss_only=True, ddp_find_unused_parameters=False)
+        disable_tqdm=True, remove_unused_columns=False, dataloader_num_workers=0, prediction_loss_only=True, ddp_find_unused_parameters=False)
 
 # %% ../nbs/03_train.ipynb #2c418495
 def generation_kwargs(cfg:Config, tok) -> dict:
@@ -475,7 +477,7 @@ def generate(model, tok, tpl, cfg:Config, rows:list, batch_size:int|None=None, p
     out, kw = [None] * len(rows), generation_kwargs(cfg, tok)
     dev, was_training = next(model.parameters()).device, model.training
     model.eval()
-    for idx in tqdm(_length_batches([len(p) for p in prompts], batch_size or cfg.generation.batch_size), desc='generating', disable=not progress, unit='batch'):
+    for idx in tqdm(_length_batches([len(p) for p in prompts], batch_size or cfg.generation.batch_size), desc='generating', disable=not (progress and progress_bars()), unit='batch'):
         n = max(len(prompts[i]) for i in idx)
         left = cfg.model.type == 'causal'
         ids = [([tok.pad_token_id] * (n - len(prompts[i])) if left else []) + prompts[i] + ([] if left else [tok.pad_token_id] * (n - len(prompts[i]))) for i in idx]
@@ -520,6 +522,33 @@ def plot_run(out_dir):
     a.set(xlabel='step', ylabel='loss', title=Path(out_dir).name); a.legend(); b.set(xlabel='step', ylabel='learning rate')
     fig.tight_layout()
     return fig
+
+# %% ../nbs/03_train.ipynb #40b71848
+_SHOWN = [('loss', 'loss', '{:.4f}'), ('eval_loss', 'eval loss', '{:.4f}'), ('learning_rate', 'lr', '{:.2e}'),
+          ('grad_norm', 'grad norm', '{:.3g}'), ('tokens_per_second', 'tokens/s', '{:,.0f}'), ('peak_memory_gb', 'peak GiB', '{:.2f}')]
+
+def log_line(step:int, max_steps:int, logs:dict) -> str|None:
+    "One line for a Trainer log record, or None for records sftplay reports itself (the run's summary)"
+    if 'train_runtime' in logs: return None
+    parts = [f'{name} {fmt.format(logs[k])}' for k, name, fmt in _SHOWN if isinstance(logs.get(k), (int, float))]
+    parts += [f'{k} {v:.4g}' for k, v in logs.items() if k.startswith('eval_') and k != 'eval_loss' and isinstance(v, (int, float))
+              and not k.endswith(('_runtime', '_per_second'))]
+    return f"sftplay: step {step}/{max_steps}: {', '.join(parts)}" if parts else None
+
+class ProgressLog(TrainerCallback):
+    "A progress bar (at a terminal) and one sftplay line per log record, instead of Trainer's printed dicts"
+    def __init__(self): self.bar = None
+    def on_train_begin(self, args, state, control, **kw):
+        if state.is_world_process_zero and progress_bars():
+            from tqdm.auto import tqdm
+            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc='training', unit='step', dynamic_ncols=True)
+    def on_step_end(self, args, state, control, **kw):
+        if self.bar: self.bar.update(state.global_step - self.bar.n)
+    def on_log(self, args, state, control, logs=None, **kw):
+        if state.is_world_process_zero and (line := log_line(state.global_step, state.max_steps, logs or {})):
+            (self.bar.write if self.bar else print)(line)
+    def on_train_end(self, args, state, control, **kw):
+        if self.bar: self.bar.close(); self.bar = None
 
 # %% ../nbs/03_train.ipynb #d188ac7d
 @dataclass
@@ -671,7 +700,7 @@ def _train(cfg, out_dir, adapter_dir, precision, resume, score_fn, callbacks, qu
         model = add_adapters(load_model(cfg, precision=precision), cfg)
         use_packed_attention(model, cfg)
     plan = plan_for(cfg, model, precision)
-    say(f'sftplay: {cfg.tuning.mode} on {cfg.model.name} ({cfg.model.type}), {precision}, {len(train_ds)} rows; {train_ds.stats}')
+    say(f'sftplay: {cfg.tuning.mode} on {cfg.model.name} ({cfg.model.type}), {precision}; {train_ds.report()}')
     say(f'sftplay: batch plan: {plan}')
     if not plan.fits: say(f'sftplay: WARNING: the memory estimate exceeds free memory: {plan.advice}')
     if cut := train_ds.stats['truncated']: say(f'sftplay: WARNING: {cut} of {len(train_ds)} rows lose the start of their prompt (longer than '
@@ -681,9 +710,11 @@ def _train(cfg, out_dir, adapter_dir, precision, resume, score_fn, callbacks, qu
     trainer = SFTTrainer(model=model, args=training_args(cfg, out_dir, plan, precision), train_dataset=train_ds, eval_dataset=eval_ds,
                          data_collator=SFTCollator(tok, cfg), processing_class=tok, lengths=train_ds.lengths,
                          group_by_length=cfg.template.group_by_length, generation_eval=gen_eval,
-                         callbacks=[JsonlLogs(out_dir/'logs.jsonl'), *callbacks])
+                         callbacks=[JsonlLogs(out_dir/'logs.jsonl'), *([] if quiet else [ProgressLog()]), *callbacks])
+    trainer.remove_callback(PrinterCallback)  # ProgressLog says it in sftplay's words
     ckpt = latest_checkpoint(out_dir/'checkpoints') if resume else None
     if resume and ckpt is None: say(f'sftplay: no complete checkpoint in {out_dir}/checkpoints; starting from step 0')
+    elif ckpt: say(f'sftplay: resuming {out_dir.name} from {ckpt.name}')
     t0 = time.perf_counter()
     with writing(out_dir): out = trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
     secs = time.perf_counter() - t0
