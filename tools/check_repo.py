@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The checks `make test` runs before the notebooks: exported modules in sync with the notebooks, notebooks clean
-(no outputs, execution counts or widget state; none over 200 kB), README.md in sync with nbs/index.ipynb.
+(no outputs, execution counts or widget state; none over 200 kB), README.md in sync with nbs/index.ipynb, every module
+importing only from the modules of earlier chapters (the pipeline order of nbs/), and no code line over 120 characters.
 A check that fails says what to run; it never edits what it found out of date without saying so."""
-import hashlib, json, subprocess, sys
+import ast, hashlib, json, re, subprocess, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -14,6 +15,26 @@ def digest(paths):
 
 
 def changed(before, after): return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+
+
+def chapters() -> list:
+    "The module each numbered notebook exports, in notebook (pipeline) order"
+    out = []
+    for nb in sorted((ROOT/'nbs').glob('[0-9]*.ipynb')):
+        src = '\n'.join(''.join(c['source']) for c in json.loads(nb.read_text())['cells'])
+        if m := re.search(r'^#\|\s*default_exp\s+(\S+)', src, re.M): out.append(m[1])
+    return out
+
+
+def later_imports(mods) -> list:
+    "Imports (at any depth, lazy ones included) of a module from a later chapter: the pipeline runs one way"
+    bad = []
+    for i, m in enumerate(mods):
+        for node in ast.walk(ast.parse((ROOT/'sftplay'/f'{m}.py').read_text())):
+            if not isinstance(node, ast.ImportFrom) or not node.module: continue
+            name = node.module if node.level else node.module.removeprefix('sftplay.') if node.module.startswith('sftplay.') else None
+            if name and (dep := name.split('.')[0]) in mods and mods.index(dep) >= i: bad.append(f'sftplay/{m}.py imports {dep}')
+    return bad
 
 
 def main():
@@ -33,6 +54,8 @@ def main():
     if r.returncode: problems.append('configs/config_base.yaml differs from the schema; run `python tools/base_config.py`')
     r = subprocess.run([sys.executable, str(ROOT/'tools/readme.py'), '--check'], cwd=ROOT)
     if r.returncode: problems.append('README.md differs from nbs/index.ipynb; run `make readme` and commit README.md')
+    if bad := later_imports(chapters()):
+        problems.append(f'a module imports a later pipeline step (move the shared code to the earlier chapter): {"; ".join(bad)}')
     for p in problems: print(f'check_repo: {p}', file=sys.stderr)
     if not problems: print('check_repo: exports, clean notebooks and README are in sync')
     return 1 if problems else 0
