@@ -142,13 +142,13 @@ $(VENV)/.installed-gguf: $(GGUF_DIR)/wheels/.built-$(LLAMA_CPP_VERSION) $(GGUF_D
 	$(BIN)/python -c 'import llama_cpp; print("llama-cpp-python", llama_cpp.__version__, "installed; converter in $(GGUF_DIR)/llama.cpp")'
 	touch $@
 
-install-gguf: install $(VENV)/.installed-gguf  ## optional: build llama-cpp-python once (~3 min, .gguf/), install it into .venv for sftplay-gguf
+install-gguf: install $(VENV)/.installed-gguf  ## optional: build llama-cpp-python once (~4 min on 2 idle cores; kept in .gguf/, rm -rf .gguf rebuilds), install it into .venv
 
 test-gguf: install-gguf  ## 07_gguf's tests with the #| gguf and #| slow cells (llama.cpp's converter, quantizer and runtime)
 	$(BIN)/nbdev-test --flags "gguf slow" --timing nbs/07_gguf.ipynb
 
-gguf: install-gguf  ## export the run logging.run_name names to outputs/<run>/gguf/model-$(GGUF_TYPE).gguf and verify it (GGUF_TYPE=q8_0|q4_k_m)
-	$(BIN)/sftplay-gguf --config $(CONFIG) --type $(GGUF_TYPE)
+gguf: install-gguf  ## GGUF of the run logging.run_name names (RUN=... another): outputs/<run>/gguf_<type>/; GGUF_TYPE=q8_0|q4_k_m
+	$(BIN)/sftplay-gguf --config $(CONFIG) --type $(GGUF_TYPE) $(if $(RUN),--set logging.run_name=$(RUN))
 
 # The real-client tests (nbs/90_client_tests.ipynb): a Jupyter kernel per notebook, and JupyterLab in headless Chromium.
 BROWSER_DIR := .browser

@@ -9,8 +9,8 @@ __all__ = ['GGUF_TYPES', 'llama_cpp_dir', 'require_llama_cpp', 'declared_pre', '
            'gguf_greedy', 'GgufReport', 'check_gguf', 'ChatFormat', 'chat_formats', 'chat_format', 'modelfile',
            'export_gguf', 'sftplay_gguf']
 
-# %% ../nbs/07_gguf.ipynb #6442749c
-import copy, ctypes, json, os, shutil, subprocess, sys, tempfile, time
+# %% ../nbs/07_gguf.ipynb #68304e3f
+import copy, ctypes, json, os, shutil, subprocess, sys, tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 import torch
@@ -24,7 +24,7 @@ from .templating import ChatTemplate, encode_prompt, load_template, prompt_text
 # the run helpers sftplay.train holds today (moving to sftplay.run): the only imports to repoint when they move
 from .train import generate, load_model, load_run, prompt_messages, sftplay_root
 
-# %% ../nbs/07_gguf.ipynb #f4bba55b
+# %% ../nbs/07_gguf.ipynb #04400ad8
 GGUF_TYPES = ('f16', 'q8_0', 'q4_k_m')  # --type: f16 is the converter's output; the others are quantized from it
 
 def llama_cpp_dir() -> Path:
@@ -42,11 +42,11 @@ def require_llama_cpp():
         raise SftplayError(f"llama.cpp's converter is not in {d}; run `make install-gguf` "
                            '(or set SFTPLAY_LLAMA_CPP to a folder it extracted)')
     if (v := (d/'VERSION').read_text().strip()) != llama_cpp.__version__:
-        raise SftplayError(f'the converter in {d} is from llama-cpp-python {v} but {llama_cpp.__version__} is installed; '
+        raise SftplayError(f'the converter in {d} is from llama-cpp-python {v}, the runtime {llama_cpp.__version__}; '
                            'rerun `make install-gguf` so both come from one release')
     return llama_cpp
 
-# %% ../nbs/07_gguf.ipynb #c850577f
+# %% ../nbs/07_gguf.ipynb #94d498ef
 _SPACE_SPLIT = {'type': 'Split', 'pattern': {'String': ' '}, 'behavior': 'Isolated', 'invert': False}
 
 def _gpt2_byte_level(p:dict) -> bool:
@@ -63,7 +63,7 @@ def declared_pre(folder) -> str|None:
     if (t.get('model') or {}).get('type') != 'BPE' or t.get('normalizer'): return None
     return 'gpt-2' if _gpt2_byte_level(t.get('pre_tokenizer') or {}) else None
 
-# %% ../nbs/07_gguf.ipynb #fa01ecfe
+# %% ../nbs/07_gguf.ipynb #3c3de8d0
 _CONVERT = '''
 import logging, runpy, sys
 pre, script = sys.argv[1], sys.argv[2]
@@ -91,13 +91,14 @@ def convert_hf(src, dest, outtype:str='f16') -> Path:
     env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(d/'gguf-py'), str(d), os.environ.get('PYTHONPATH', '')]),
            'HF_HUB_OFFLINE': '1', 'TRANSFORMERS_OFFLINE': '1'}
     env.pop('NO_LOCAL_GGUF', None)  # the converter's own gguf-py, never PyPI's
-    args = [sys.executable, '-c', _CONVERT, pre or '', str(d/'convert_hf_to_gguf.py'), '--outtype', outtype, '--outfile', str(dest), str(src)]
+    args = [sys.executable, '-c', _CONVERT, pre or '', str(d/'convert_hf_to_gguf.py'),
+            '--outtype', outtype, '--outfile', str(dest), str(src)]
     r = subprocess.run(args, env=env, capture_output=True, text=True)
     if r.returncode or not Path(dest).is_file():
         raise SftplayError(f"llama.cpp's converter refused {src}: {_last_line(r.stderr or r.stdout)}")
     return Path(dest)
 
-# %% ../nbs/07_gguf.ipynb #be5e6eaa
+# %% ../nbs/07_gguf.ipynb #f78d791d
 _FTYPES = {'q8_0': 'LLAMA_FTYPE_MOSTLY_Q8_0', 'q4_k_m': 'LLAMA_FTYPE_MOSTLY_Q4_K_M'}
 
 def quantize(src, dest, type:str) -> Path:
@@ -108,10 +109,11 @@ def quantize(src, dest, type:str) -> Path:
     p.ftype, p.nthread = getattr(llama_cpp, _FTYPES[type]), min(4, os.cpu_count() or 1)
     with suppress_stdout_stderr(disable=False):  # llama.cpp prints a line per tensor
         rc = llama_cpp.llama_model_quantize(str(src).encode(), str(dest).encode(), ctypes.byref(p))
-    if rc or not Path(dest).is_file(): raise SftplayError(f"llama.cpp's quantizer failed on {src} (code {rc}) for --type {type}")
+    if rc or not Path(dest).is_file():
+        raise SftplayError(f"llama.cpp's quantizer failed on {src} (code {rc}) for --type {type}")
     return Path(dest)
 
-# %% ../nbs/07_gguf.ipynb #19a8d61a
+# %% ../nbs/07_gguf.ipynb #5b0a6c5f
 def load_gguf(path, n_ctx:int=512):
     "The GGUF file at `path` loaded by llama.cpp (logits kept for every position), or a one-line error"
     llama_cpp = require_llama_cpp()
@@ -120,7 +122,8 @@ def load_gguf(path, n_ctx:int=512):
     try: return llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, n_batch=n_ctx, n_threads=min(4, os.cpu_count() or 1),
                                 logits_all=True, verbose=False)
     except (ValueError, RuntimeError) as e:
-        raise SftplayError(f'{path}: llama.cpp cannot load it ({" ".join(str(e).split())[:120]}): the file is damaged or '
+        why = ' '.join(str(e).split())[:120]
+        raise SftplayError(f'{path}: llama.cpp cannot load it ({why}): the file is damaged or '
                            'not a GGUF; export it again') from None
 
 def gguf_greedy(llm, prompts:list, max_new_tokens:int, eos_id:int) -> tuple:
@@ -139,7 +142,7 @@ def gguf_greedy(llm, prompts:list, max_new_tokens:int, eos_id:int) -> tuple:
         answers.append(out)
     return answers, first
 
-# %% ../nbs/07_gguf.ipynb #df9c644f
+# %% ../nbs/07_gguf.ipynb #5929b27f
 @dataclass
 class GgufReport:
     file: str                # the GGUF file
@@ -148,10 +151,12 @@ class GgufReport:
     prompts: int             # prompts checked
     tokens_same: int         # prompts llama.cpp tokenizes exactly as the run's tokenizer does
     answers_same: int        # greedy answers identical to the merged model's
-    max_gap: float           # largest |logit difference| GGUF vs merged model at the first answer step, over all prompts
+    max_gap: float           # largest |logit difference| GGUF vs merged model at the first answer step (all prompts)
     eos_stops: bool          # the tokenizer's EOS is the file's EOS and ends generation in llama.cpp
     template_same: bool      # the file's chat template is the run's
     warn_below: float        # share of identical answers under which a quantized export warns
+    near_ties: int = 0       # other answers: they part where the merged model's own two choices are within tie_atol
+    tie_atol: float = 0.0    # logit margin under which two tokens count as a tie f16 arithmetic may break either way
     pre_tokenizer: str = ''  # tokenizer.ggml.pre in the file
     source: str = ''         # the merged model it was converted from and checked against
     max_new_tokens: int = 0  # answer length limit of both
@@ -162,26 +167,37 @@ class GgufReport:
     def share(self) -> float: return self.answers_same / max(self.prompts, 1)
     @property
     def ok(self) -> bool:
-        "Success: same tokens, stops and template always; at f16 also every answer the same"
+        "Success: same tokens, stops and template always; at f16 also every answer the same, or parting at a near-tie"
         return (self.tokens_same == self.prompts and self.eos_stops and self.template_same
-                and (self.type != 'f16' or self.answers_same == self.prompts))
+                and (self.type != 'f16' or self.answers_same + self.near_ties == self.prompts))
     @property
     def warning(self) -> bool: return self.ok and self.share < self.warn_below
     def __str__(self):
-        state = 'OK' if self.ok and not self.warning else f'WARNING: under {self.warn_below:.0%}' if self.ok else 'FAILED'
+        state = 'FAILED' if not self.ok else f'WARNING: under {self.warn_below:.0%}' if self.warning else 'OK'
         s = (f'gguf check ({self.type}) on {self.prompts} prompts: tokens identical {self.tokens_same}/{self.prompts}, '
-             f'greedy answers identical {self.answers_same}/{self.prompts} ({self.share:.1%}), '
-             f'largest first-step |Δlogit| {self.max_gap:.4g}: {state}')
+             f'greedy answers identical {self.answers_same}/{self.prompts} ({self.share:.1%})'
+             + (f' (+{self.near_ties} parting at a near-tie, margin <= {self.tie_atol:g})' if self.near_ties else '')
+             + f', largest first-step |Δlogit| {self.max_gap:.4g}: {state}')
         if not self.eos_stops: s += '; the file does not stop at the tokenizer\'s EOS'
         if not self.template_same: s += '; the file does not carry the run\'s chat template'
         return s + f'\n  {self.file} ({self.bytes / 2**20:.1f} MiB), Modelfile, gguf_report.json'
 
-# %% ../nbs/07_gguf.ipynb #0a0fc578
+# %% ../nbs/07_gguf.ipynb #86bd3c50
 @torch.no_grad()
 def _first_logits(model, prompts:list) -> list:
     "fp32 logits of the next token after each prompt (a list of token ids)"
     dev = next(model.parameters()).device
     return [model(input_ids=torch.tensor([p], device=dev)).logits[0, -1].float().cpu().numpy() for p in prompts]
+
+@torch.no_grad()
+def _parting_margin(model, prompt:list, answer:list) -> float:
+    "How much more the model likes its own token where it first parts from `answer` (read along it); 0 if it never does"
+    dev = next(model.parameters()).device
+    k = len(prompt) - 1
+    logits = model(input_ids=torch.tensor([prompt + answer], device=dev)).logits[0, k:k + len(answer)].float()
+    for lg, t in zip(logits, answer):
+        if (best := int(lg.argmax())) != t: return float(lg[best] - lg[t])
+    return 0.0
 
 def _greedy_config(cfg):
     "A copy of `cfg` that decodes greedily: what llama.cpp is asked to reproduce"
@@ -189,34 +205,42 @@ def _greedy_config(cfg):
     c.generation.do_sample, c.generation.repetition_penalty = False, 1.0
     return c
 
-# %% ../nbs/07_gguf.ipynb #15494ed8
-def check_gguf(path, merged, rows:list, type:str='f16', warn_below:float=0.9) -> GgufReport:
+# %% ../nbs/07_gguf.ipynb #0dcfefca
+def check_gguf(path, merged, rows:list, type:str='f16', warn_below:float=0.9, tie_atol:float=0.05) -> GgufReport:
     "Compare the GGUF at `path` with the merged model folder `merged` on chat `rows`: tokens, greedy answers, logits"
     import numpy as np
     merged = Path(merged)
-    cfg = _greedy_config(load_run(merged)); tok = load_tokenizer(cfg, name=str(merged.resolve())); tpl = load_template(cfg, tok)
+    cfg = _greedy_config(load_run(merged))
+    tok = load_tokenizer(cfg, name=str(merged.resolve())); tpl = load_template(cfg, tok)
     texts = [prompt_text(tpl, prompt_messages(r)) for r in rows]
     prompts = [encode_prompt(prompt_messages(r), tok, tpl, cfg) for r in rows]
     model = load_model(cfg, name=str(merged.resolve()), quantize=False, precision='fp32').eval()
     want, ref = generate(model, tok, tpl, cfg, rows), _first_logits(model, prompts)
-    del model
     n = cfg.generation.max_new_tokens
     llm = load_gguf(path, n_ctx=max(map(len, prompts)) + n + 1)
     ids = [llm.tokenize(t.encode('utf-8'), add_bos=False, special=True) for t in texts]
     answers, first = gguf_greedy(llm, prompts, n, tok.eos_token_id)
     got = [llm.detokenize(a).decode('utf-8', errors='replace').strip() for a in answers]
+    margins = [None if w == g else _parting_margin(model, p, a + [tok.eos_token_id] * (len(a) < n))
+               for p, a, w, g in zip(prompts, answers, want, got)]
+    del model
     same_tok = [i == tok(t, add_special_tokens=False)['input_ids'] for i, t in zip(ids, texts)]
-    examples = [{'prompt': t, 'tokens_same': s, 'merged': w, 'gguf': g} for t, s, w, g in zip(texts, same_tok, want, got) if not s or w != g][:5]
+    examples = [{'prompt': t, 'tokens_same': s, 'merged': w, 'gguf': g, 'margin': m}
+                for t, s, w, g, m in zip(texts, same_tok, want, got, margins) if not s or w != g][:5]
     meta, llama_cpp = llm.metadata, require_llama_cpp()
-    stops = llm.token_eos() == tok.eos_token_id and llama_cpp.llama_vocab_is_eog(llama_cpp.llama_model_get_vocab(llm.model), tok.eos_token_id)
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
+    stops = llm.token_eos() == tok.eos_token_id and llama_cpp.llama_vocab_is_eog(vocab, tok.eos_token_id)
     adds_bos = llm.tokenize(b'a', add_bos=True)[:1] == [llm.token_bos()]
     llm.close()
-    return GgufReport(str(path), type, Path(path).stat().st_size, len(rows), sum(same_tok), sum(w == g for w, g in zip(want, got)),
+    return GgufReport(str(path), type, Path(path).stat().st_size, len(rows), sum(same_tok),
+                      sum(w == g for w, g in zip(want, got)),
                       float(max(np.abs(a - b).max() for a, b in zip(first, ref))), bool(stops),
-                      meta.get('tokenizer.chat_template') == tpl.text, warn_below, meta.get('tokenizer.ggml.pre', ''),
-                      str(merged), n, adds_bos, examples)
+                      meta.get('tokenizer.chat_template') == tpl.text, warn_below,
+                      near_ties=sum(m is not None and m <= tie_atol for m in margins), tie_atol=tie_atol,
+                      pre_tokenizer=meta.get('tokenizer.ggml.pre', ''), source=str(merged), max_new_tokens=n,
+                      adds_bos=adds_bos, examples=examples)
 
-# %% ../nbs/07_gguf.ipynb #5f38b266
+# %% ../nbs/07_gguf.ipynb #8b5a9089
 @dataclass(frozen=True)
 class ChatFormat:
     "A chat layout simple enough to write as Jinja and as an Ollama (Go) template"
@@ -230,28 +254,29 @@ class ChatFormat:
 
     def render(self, messages:list) -> str:
         "The prompt text for `messages`, ending with the generation prompt"
-        return self.begin + ''.join(self.head.format(role=m['role']) + m['content'] + (self.after_answer if m['role'] == 'assistant' else '')
-                                    + self.tail for m in messages) + self.gen
+        one = lambda m: (self.head.format(role=m['role']) + m['content']
+                         + self.after_answer * (m['role'] == 'assistant') + self.tail)
+        return self.begin + ''.join(map(one, messages)) + self.gen
     def go(self) -> str:
         "The same layout as an Ollama TEMPLATE over .Messages"
         ans = f'{{{{ if eq .Role "assistant" }}}}{self.after_answer}{{{{ end }}}}' if self.after_answer else ''
-        return (f'{self.begin}{{{{ range .Messages }}}}{self.head.format(role="{{ .Role }}")}{{{{ .Content }}}}{ans}{self.tail}'
-                f'{{{{ end }}}}{self.gen}')
+        head = self.head.format(role='{{ .Role }}')
+        return f'{self.begin}{{{{ range .Messages }}}}{head}{{{{ .Content }}}}{ans}{self.tail}{{{{ end }}}}{self.gen}'
 
 def chat_formats(tokens:dict) -> list:
     "The layouts sftplay can translate, with the tokenizer's special `tokens` (bos_token, eos_token)"
     bos, eos = tokens.get('bos_token', ''), tokens.get('eos_token', '')
     return [ChatFormat('sftplay', bos, '<|{role}|>\n', eos, '\n', '<|assistant|>\n'),
-            ChatFormat('chatml', '', '<|im_start|>{role}\n', '', '<|im_end|>\n', '<|im_start|>assistant\n', '<|im_end|>')]
+            ChatFormat('chatml', '', '<|im_start|>{role}\n', '', '<|im_end|>\n', '<|im_start|>assistant\n',
+                       stop='<|im_end|>')]
 
-# %% ../nbs/07_gguf.ipynb #1946c892
-_PROBES = [[{'role': 'user', 'content': 'open a.pdf'}],
-           [{'role': 'system', 'content': 'Reply with JSON.'}, {'role': 'user', 'content': 'open a.pdf'}],
-           [{'role': 'system', 'content': 'S'}, {'role': 'user', 'content': 'q1'}, {'role': 'assistant', 'content': 'a1'},
-            {'role': 'user', 'content': 'q2'}],
-           [{'role': 'user', 'content': 'two\nlines '}, {'role': 'assistant', 'content': ' {"a": 1}'}, {'role': 'user', 'content': ''}]]
+# %% ../nbs/07_gguf.ipynb #77ce4cbf
+def _chat(*turns) -> list: return [{'role': r, 'content': c} for r, c in zip(turns[::2], turns[1::2])]
+_PROBES = [_chat('user', 'open a.pdf'), _chat('system', 'Reply with JSON.', 'user', 'open a.pdf'),
+           _chat('system', 'S', 'user', 'q1', 'assistant', 'a1', 'user', 'q2'),
+           _chat('user', 'two\nlines ', 'assistant', ' {"a": 1}', 'user', '')]
 
-def _plain(s:str) -> bool: return not any(x in s for x in ('{{', '}}', '"""'))  # literal text in a Go template, in a Modelfile
+def _plain(s:str) -> bool: return not any(x in s for x in ('{{', '}}', '"""'))  # fits a Go template in a Modelfile
 
 def chat_format(tpl:ChatTemplate) -> ChatFormat|None:
     "The known layout `tpl` renders exactly like on every probe conversation, or None"
@@ -262,39 +287,43 @@ def chat_format(tpl:ChatTemplate) -> ChatFormat|None:
         if same and all(map(_plain, parts)): return f
     return None
 
-# %% ../nbs/07_gguf.ipynb #c179d435
+# %% ../nbs/07_gguf.ipynb #c6ae7a50
 def modelfile(gguf_name:str, tpl:ChatTemplate, cfg, adds_bos:bool=False) -> str:
-    "An Ollama Modelfile for `gguf_name` (beside it): FROM, TEMPLATE when the chat template translates safely, PARAMETERs"
+    "An Ollama Modelfile for `gguf_name` (beside it): FROM, TEMPLATE when the template translates safely, PARAMETERs"
     f, eos = chat_format(tpl), tpl.eos_token
-    lines = [f'# Ollama Modelfile written by sftplay-gguf: `ollama create NAME -f Modelfile` in this folder, then `ollama run NAME`.',
-             '# Ollama itself was not run here; llama.cpp ran this GGUF and matched the merged model (gguf_report.json).',
+    lines = ['# Ollama Modelfile by sftplay-gguf: `ollama create NAME -f Modelfile` here, then `ollama run NAME`.',
+             '# Ollama was not run here; llama.cpp ran this GGUF and matched the merged model (gguf_report.json)',
              f'FROM ./{gguf_name}']
     if f:
         go = f.go()
-        if adds_bos and f.begin and f.begin == tpl.tokens.get('bos_token'): go = go[len(f.begin):]  # llama.cpp adds BOS itself
-        lines += [f'# TEMPLATE: the run\'s chat template ({f.name} layout), translated to Go; checked against its Jinja renders',
+        if adds_bos and f.begin and f.begin == tpl.tokens.get('bos_token'): go = go[len(f.begin):]  # llama.cpp adds it
+        lines += [f'# TEMPLATE: the run\'s chat template ({f.name} layout) in Go; checked against its Jinja renders',
                   f'TEMPLATE """{go}"""']
     else:
-        lines += ['# No TEMPLATE: the run\'s chat template is not a layout sftplay can translate safely to Go; Ollama falls back',
-                  '# to its own handling of the Jinja template stored in the GGUF (tokenizer.chat_template). Check its prompts.']
+        lines += ['# No TEMPLATE: the run\'s chat template is not a layout sftplay can translate safely to Go;',
+                  '# Ollama falls back to its own reading of the Jinja template in the GGUF (tokenizer.chat_template).']
     for s in dict.fromkeys(x for x in [eos, f.stop if f else ''] if x): lines.append(f'PARAMETER stop {json.dumps(s)}')
     g = cfg.generation
     lines += ['# decoding as the run evaluated it', f'PARAMETER num_predict {g.max_new_tokens}']
-    lines += [f'PARAMETER temperature {g.temperature}', f'PARAMETER top_p {g.top_p}'] if g.do_sample else ['PARAMETER temperature 0']
+    sampling = [f'PARAMETER temperature {g.temperature}', f'PARAMETER top_p {g.top_p}']
+    lines += sampling if g.do_sample else ['PARAMETER temperature 0']
     return '\n'.join(lines) + '\n'
 
-# %% ../nbs/07_gguf.ipynb #0bbf1f46
+# %% ../nbs/07_gguf.ipynb #c45dc2fb
 def _is_merged(p:Path) -> bool:
     "A float16 model folder as sftplay-merge writes it: no adapter, and its tokenizer carries the run's template"
-    if not all((p/f).is_file() for f in ['config.yaml', 'config.json', 'template.jinja']) or (p/'adapter_config.json').exists():
+    files = ['config.yaml', 'config.json', 'template.jinja']
+    if not all((p/f).is_file() for f in files) or (p/'adapter_config.json').exists():
         return False
     c, tpl = json.loads((p/'config.json').read_text()), (p/'template.jinja').read_text()
     on_tok = (p/'chat_template.jinja').read_text() if (p/'chat_template.jinja').is_file() else None
-    return c.get('dtype', c.get('torch_dtype')) == 'float16' and (on_tok == tpl or load_run(p).template.path == 'tokenizer')
+    float16 = c.get('dtype', c.get('torch_dtype')) == 'float16'
+    return float16 and (on_tok == tpl or load_run(p).template.path == 'tokenizer')
 
 def _merged_float16(run_dir:Path, cfg) -> Path|None:
     "A float16 merge of the run that exists already: `run_dir` itself, or outputs/<run>/merged_float16"
-    return next((p for p in [run_dir, cfg.resolve(cfg.checkpoint.output_dir)/cfg.logging.run_name/'merged_float16'] if _is_merged(p)), None)
+    standard = cfg.resolve(cfg.checkpoint.output_dir)/cfg.logging.run_name/'merged_float16'
+    return next((p for p in [run_dir, standard] if _is_merged(p)), None)
 
 def _sweep(folder:Path):
     "Remove the temporary folders that killed exports left in `folder` (their process is gone)"
@@ -306,18 +335,21 @@ def _sweep(folder:Path):
 def _test_rows(cfg, max_rows:int|None) -> list:
     "The chat rows of the run's test split (the first `max_rows`)"
     p = cfg.resolve(cfg.data.test_path)
-    if not p.is_file(): raise SftplayError(f'data.test_path {p}: no such file, so no prompts to check the GGUF on; pass --input with prompts')
+    if not p.is_file():
+        raise SftplayError(f'data.test_path {p}: no such file, so no prompts to check the GGUF on; give --input')
     rows = [r for _, r in read_jsonl(p)]
     return rows[:max_rows] if max_rows else rows
 
-# %% ../nbs/07_gguf.ipynb #e7217fb2
+# %% ../nbs/07_gguf.ipynb #7efe2ca0
 def _check_args(run_dir:Path, out:Path, type:str):
     "Refuse, before any work, what cannot be exported: the run's config when it can be"
     if type not in GGUF_TYPES: raise SftplayError(f'--type {type!r}: choose {" | ".join(GGUF_TYPES)}')
-    if out.exists(): raise SftplayError(f'{out} already exists; sftplay-gguf never overwrites: pass another --out or remove it')
+    if out.exists():
+        raise SftplayError(f'{out} already exists; sftplay-gguf never overwrites: pass another --out or remove it')
     check_writable(out.parent, '--out')
     if not (run_dir/'config.yaml').exists():
-        raise SftplayError(f'{run_dir}: not a finished sftplay run (no config.yaml); pass --run adapters/<run_name>, or train first')
+        raise SftplayError(f'{run_dir}: not a finished sftplay run (no config.yaml); '
+                           'pass --run adapters/<run_name>, or train first')
     cfg = load_run(run_dir)
     if cfg.model.type != 'causal':
         raise SftplayError(f'{run_dir}: a {cfg.model.type} run; GGUF export covers causal (decoder-only) models, '
@@ -325,8 +357,9 @@ def _check_args(run_dir:Path, out:Path, type:str):
     require_llama_cpp()
     return cfg
 
-# %% ../nbs/07_gguf.ipynb #5919f99d
-def export_gguf(run_dir, out, type:str='f16', rows:list|None=None, max_rows:int|None=None, warn_below:float=0.9) -> GgufReport:
+# %% ../nbs/07_gguf.ipynb #acd2c5c6
+def export_gguf(run_dir, out, type:str='f16', rows:list|None=None, max_rows:int|None=None,
+                warn_below:float=0.9, tie_atol:float=0.05) -> GgufReport:
     "Export the run in `run_dir` to `out`/model-`type`.gguf (never overwritten) and check it against the merged model"
     run_dir, out = Path(run_dir), Path(out)
     cfg = _check_args(run_dir, out, type)
@@ -338,44 +371,48 @@ def export_gguf(run_dir, out, type:str='f16', rows:list|None=None, max_rows:int|
             merged = _merged_float16(run_dir, cfg) or merge_run(run_dir, tmp/'merged', 'float16').out
             path = convert_hf(merged, tmp/'model-f16.gguf')
             if type != 'f16': path = quantize(path, tmp/f'model-{type}.gguf', type)
-            rep = check_gguf(path, merged, rows, type, warn_below)
-            if not rep.ok: raise SftplayError(f'gguf check failed: {str(rep).splitlines()[0]}; first difference: '
-                                              f'{json.dumps(rep.examples[:1], ensure_ascii=False)[:300]}; nothing was written')
+            rep = check_gguf(path, merged, rows, type, warn_below, tie_atol)
+            if not rep.ok:
+                first = json.dumps(rep.examples[:1], ensure_ascii=False)[:300]
+                raise SftplayError(f'gguf check failed: {str(rep).splitlines()[0]}; first difference: {first}; '
+                                   'nothing was written')
             mcfg = load_run(merged)
-            atomic_write(tmp/'Modelfile', modelfile(path.name, load_template(mcfg, load_tokenizer(mcfg, name=str(merged.resolve()))),
-                                                    mcfg, rep.adds_bos))
+            mtpl = load_template(mcfg, load_tokenizer(mcfg, name=str(merged.resolve())))
+            atomic_write(tmp/'Modelfile', modelfile(path.name, mtpl, mcfg, rep.adds_bos))
             if type != 'f16': (tmp/'model-f16.gguf').unlink()
             if merged == tmp/'merged': shutil.rmtree(merged); rep.source = f'a float16 merge of {run_dir} (not kept)'
             rep.file = str(out/path.name)
-            atomic_write(tmp/'gguf_report.json', json.dumps({**asdict(rep), 'share': rep.share, 'ok': rep.ok, 'warning': rep.warning},
-                                                            indent=1, ensure_ascii=False) + '\n')
+            j = {**asdict(rep), 'share': rep.share, 'ok': rep.ok, 'warning': rep.warning}
+            atomic_write(tmp/'gguf_report.json', json.dumps(j, indent=1, ensure_ascii=False) + '\n')
         os.replace(tmp, out)
     finally:
         if tmp.exists(): shutil.rmtree(tmp)
     return rep
 
-# %% ../nbs/07_gguf.ipynb #9162f2ca
+# %% ../nbs/07_gguf.ipynb #13b76114
 @call_parse
 def sftplay_gguf(
     config:str='configs/config_run.yaml', # run config: its logging.run_name picks adapters/<run_name>/
     set:Overrides=None,
     type:str='f16', # f16 | q8_0 | q4_k_m
-    out:str=None, # folder for model-<type>.gguf, Modelfile and gguf_report.json (must not exist); default outputs/<run_name>/gguf_<type>
+    out:str=None, # folder for model-<type>.gguf, Modelfile, gguf_report.json (new); default outputs/<run>/gguf_<type>
     run:str=None, # the run folder (default adapters/<run_name>), or a float16 merged model folder
     input:str=None, # check on these prompts (one per line, or JSONL rows) instead of the run's test split
     max_rows:int=None, # check on the first N rows of the test split only (default: all of them)
     warn_below:float=0.9, # q8_0 / q4_k_m: warn when a smaller share of the answers is identical
+    tie_atol:float=0.05, # f16: an answer may part only where the merged model's two choices are this close (0: never)
     debug:bool=False, # show tracebacks instead of one-line errors
 ):
     "Export a run to a GGUF file for llama.cpp / Ollama / LM Studio, and check it in llama.cpp against the merged model"
     with cli_errors(debug):
         cfg = load_config(config, set or ())
         if not 0 <= warn_below <= 1: raise SftplayError(f'--warn-below {warn_below}: give a share between 0 and 1')
+        if tie_atol < 0: raise SftplayError(f'--tie-atol {tie_atol}: give a logit margin >= 0 (0: no ties)')
         run_dir = Path(run) if run else cfg.resolve(cfg.checkpoint.adapters_dir)/cfg.logging.run_name
         dest = cfg.resolve(out) if out else cfg.resolve(cfg.checkpoint.output_dir)/cfg.logging.run_name/f'gguf_{type}'
         rows = read_prompts(input, cfg.style.text)[0] if input else None
-        rep = export_gguf(run_dir, dest, type, rows, max_rows, warn_below)
+        rep = export_gguf(run_dir, dest, type, rows, max_rows, warn_below, tie_atol)
         print(rep)
-        if rep.warning: print(f'sftplay-gguf: warning: only {rep.share:.1%} of the {type} answers are the merged model\'s '
-                              f'(--warn-below {warn_below:g}); try q8_0, or f16', file=sys.stderr)
+        if rep.warning: print(f'sftplay-gguf: warning: only {rep.share:.1%} of the {type} answers are the merged '
+                              f"model's (--warn-below {warn_below:g}); try q8_0, or f16", file=sys.stderr)
         return rep
