@@ -9,7 +9,7 @@ __all__ = ['GGUF_TYPES', 'llama_cpp_dir', 'require_llama_cpp', 'declared_pre', '
            'gguf_greedy', 'GgufReport', 'check_gguf', 'ChatFormat', 'chat_formats', 'chat_format', 'modelfile',
            'export_gguf', 'sftplay_gguf']
 
-# %% ../nbs/07_gguf.ipynb #68304e3f
+# %% ../nbs/07_gguf.ipynb #fca6b7bc
 import copy, ctypes, json, os, shutil, subprocess, sys, tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,7 +24,7 @@ from .templating import ChatTemplate, encode_prompt, load_template, prompt_text
 # the run helpers sftplay.train holds today (moving to sftplay.run): the only imports to repoint when they move
 from .train import generate, load_model, load_run, prompt_messages, sftplay_root
 
-# %% ../nbs/07_gguf.ipynb #04400ad8
+# %% ../nbs/07_gguf.ipynb #b250c257
 GGUF_TYPES = ('f16', 'q8_0', 'q4_k_m')  # --type: f16 is the converter's output; the others are quantized from it
 
 def llama_cpp_dir() -> Path:
@@ -46,7 +46,7 @@ def require_llama_cpp():
                            'rerun `make install-gguf` so both come from one release')
     return llama_cpp
 
-# %% ../nbs/07_gguf.ipynb #94d498ef
+# %% ../nbs/07_gguf.ipynb #1bf3dfcf
 _SPACE_SPLIT = {'type': 'Split', 'pattern': {'String': ' '}, 'behavior': 'Isolated', 'invert': False}
 
 def _gpt2_byte_level(p:dict) -> bool:
@@ -63,7 +63,7 @@ def declared_pre(folder) -> str|None:
     if (t.get('model') or {}).get('type') != 'BPE' or t.get('normalizer'): return None
     return 'gpt-2' if _gpt2_byte_level(t.get('pre_tokenizer') or {}) else None
 
-# %% ../nbs/07_gguf.ipynb #3c3de8d0
+# %% ../nbs/07_gguf.ipynb #fb4eda2b
 _CONVERT = '''
 import logging, runpy, sys
 pre, script = sys.argv[1], sys.argv[2]
@@ -98,7 +98,7 @@ def convert_hf(src, dest, outtype:str='f16') -> Path:
         raise SftplayError(f"llama.cpp's converter refused {src}: {_last_line(r.stderr or r.stdout)}")
     return Path(dest)
 
-# %% ../nbs/07_gguf.ipynb #f78d791d
+# %% ../nbs/07_gguf.ipynb #bca9526b
 _FTYPES = {'q8_0': 'LLAMA_FTYPE_MOSTLY_Q8_0', 'q4_k_m': 'LLAMA_FTYPE_MOSTLY_Q4_K_M'}
 
 def quantize(src, dest, type:str) -> Path:
@@ -113,7 +113,7 @@ def quantize(src, dest, type:str) -> Path:
         raise SftplayError(f"llama.cpp's quantizer failed on {src} (code {rc}) for --type {type}")
     return Path(dest)
 
-# %% ../nbs/07_gguf.ipynb #5b0a6c5f
+# %% ../nbs/07_gguf.ipynb #f4b44530
 def load_gguf(path, n_ctx:int=512):
     "The GGUF file at `path` loaded by llama.cpp (logits kept for every position), or a one-line error"
     llama_cpp = require_llama_cpp()
@@ -142,7 +142,7 @@ def gguf_greedy(llm, prompts:list, max_new_tokens:int, eos_id:int) -> tuple:
         answers.append(out)
     return answers, first
 
-# %% ../nbs/07_gguf.ipynb #5929b27f
+# %% ../nbs/07_gguf.ipynb #e397a5ea
 @dataclass
 class GgufReport:
     file: str                # the GGUF file
@@ -182,7 +182,7 @@ class GgufReport:
         if not self.template_same: s += '; the file does not carry the run\'s chat template'
         return s + f'\n  {self.file} ({self.bytes / 2**20:.1f} MiB), Modelfile, gguf_report.json'
 
-# %% ../nbs/07_gguf.ipynb #86bd3c50
+# %% ../nbs/07_gguf.ipynb #ff879e73
 @torch.no_grad()
 def _first_logits(model, prompts:list) -> list:
     "fp32 logits of the next token after each prompt (a list of token ids)"
@@ -205,7 +205,7 @@ def _greedy_config(cfg):
     c.generation.do_sample, c.generation.repetition_penalty = False, 1.0
     return c
 
-# %% ../nbs/07_gguf.ipynb #0dcfefca
+# %% ../nbs/07_gguf.ipynb #e4269c86
 def check_gguf(path, merged, rows:list, type:str='f16', warn_below:float=0.9, tie_atol:float=0.05) -> GgufReport:
     "Compare the GGUF at `path` with the merged model folder `merged` on chat `rows`: tokens, greedy answers, logits"
     import numpy as np
@@ -240,7 +240,7 @@ def check_gguf(path, merged, rows:list, type:str='f16', warn_below:float=0.9, ti
                       pre_tokenizer=meta.get('tokenizer.ggml.pre', ''), source=str(merged), max_new_tokens=n,
                       adds_bos=adds_bos, examples=examples)
 
-# %% ../nbs/07_gguf.ipynb #8b5a9089
+# %% ../nbs/07_gguf.ipynb #13ad842b
 @dataclass(frozen=True)
 class ChatFormat:
     "A chat layout simple enough to write as Jinja and as an Ollama (Go) template"
@@ -270,7 +270,7 @@ def chat_formats(tokens:dict) -> list:
             ChatFormat('chatml', '', '<|im_start|>{role}\n', '', '<|im_end|>\n', '<|im_start|>assistant\n',
                        stop='<|im_end|>')]
 
-# %% ../nbs/07_gguf.ipynb #77ce4cbf
+# %% ../nbs/07_gguf.ipynb #2ac51d5e
 def _chat(*turns) -> list: return [{'role': r, 'content': c} for r, c in zip(turns[::2], turns[1::2])]
 _PROBES = [_chat('user', 'open a.pdf'), _chat('system', 'Reply with JSON.', 'user', 'open a.pdf'),
            _chat('system', 'S', 'user', 'q1', 'assistant', 'a1', 'user', 'q2'),
@@ -287,7 +287,7 @@ def chat_format(tpl:ChatTemplate) -> ChatFormat|None:
         if same and all(map(_plain, parts)): return f
     return None
 
-# %% ../nbs/07_gguf.ipynb #c6ae7a50
+# %% ../nbs/07_gguf.ipynb #6b53ed9b
 def modelfile(gguf_name:str, tpl:ChatTemplate, cfg, adds_bos:bool=False) -> str:
     "An Ollama Modelfile for `gguf_name` (beside it): FROM, TEMPLATE when the template translates safely, PARAMETERs"
     f, eos = chat_format(tpl), tpl.eos_token
@@ -309,7 +309,7 @@ def modelfile(gguf_name:str, tpl:ChatTemplate, cfg, adds_bos:bool=False) -> str:
     lines += sampling if g.do_sample else ['PARAMETER temperature 0']
     return '\n'.join(lines) + '\n'
 
-# %% ../nbs/07_gguf.ipynb #c45dc2fb
+# %% ../nbs/07_gguf.ipynb #04bdf3f1
 def _is_merged(p:Path) -> bool:
     "A float16 model folder as sftplay-merge writes it: no adapter, and its tokenizer carries the run's template"
     files = ['config.yaml', 'config.json', 'template.jinja']
@@ -340,7 +340,7 @@ def _test_rows(cfg, max_rows:int|None) -> list:
     rows = [r for _, r in read_jsonl(p)]
     return rows[:max_rows] if max_rows else rows
 
-# %% ../nbs/07_gguf.ipynb #7efe2ca0
+# %% ../nbs/07_gguf.ipynb #65d30c6b
 def _check_args(run_dir:Path, out:Path, type:str):
     "Refuse, before any work, what cannot be exported: the run's config when it can be"
     if type not in GGUF_TYPES: raise SftplayError(f'--type {type!r}: choose {" | ".join(GGUF_TYPES)}')
@@ -357,7 +357,7 @@ def _check_args(run_dir:Path, out:Path, type:str):
     require_llama_cpp()
     return cfg
 
-# %% ../nbs/07_gguf.ipynb #acd2c5c6
+# %% ../nbs/07_gguf.ipynb #21b37d92
 def export_gguf(run_dir, out, type:str='f16', rows:list|None=None, max_rows:int|None=None,
                 warn_below:float=0.9, tie_atol:float=0.05) -> GgufReport:
     "Export the run in `run_dir` to `out`/model-`type`.gguf (never overwritten) and check it against the merged model"
@@ -389,7 +389,7 @@ def export_gguf(run_dir, out, type:str='f16', rows:list|None=None, max_rows:int|
         if tmp.exists(): shutil.rmtree(tmp)
     return rep
 
-# %% ../nbs/07_gguf.ipynb #13b76114
+# %% ../nbs/07_gguf.ipynb #49f750bb
 @call_parse
 def sftplay_gguf(
     config:str='configs/config_run.yaml', # run config: its logging.run_name picks adapters/<run_name>/
