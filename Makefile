@@ -137,17 +137,19 @@ $(GGUF_DIR)/llama.cpp/.extracted-$(LLAMA_CPP_VERSION): $(GGUF_SDIST)
 	echo $(LLAMA_CPP_VERSION) > $(GGUF_DIR)/llama.cpp/VERSION
 	touch $@
 
-$(VENV)/.installed-gguf: $(GGUF_DIR)/wheels/.built-$(LLAMA_CPP_VERSION) $(GGUF_DIR)/llama.cpp/.extracted-$(LLAMA_CPP_VERSION) requirements-gguf.txt
+GGUF_BUILT := $(GGUF_DIR)/wheels/.built-$(LLAMA_CPP_VERSION) $(GGUF_DIR)/llama.cpp/.extracted-$(LLAMA_CPP_VERSION)
+$(VENV)/.installed-gguf: $(GGUF_BUILT) requirements-gguf.txt
 	$(BIN)/pip install -q --find-links $(GGUF_DIR)/wheels --only-binary llama-cpp-python -r requirements-gguf.txt
-	$(BIN)/python -c 'import llama_cpp; print("llama-cpp-python", llama_cpp.__version__, "installed; converter in $(GGUF_DIR)/llama.cpp")'
+	$(BIN)/python -c 'import llama_cpp; print("llama-cpp-python", llama_cpp.__version__, "in $(VENV), converter in $(GGUF_DIR)")'
 	touch $@
 
-install-gguf: install $(VENV)/.installed-gguf  ## optional: build llama-cpp-python once (~4 min on 2 idle cores; kept in .gguf/, rm -rf .gguf rebuilds), install it into .venv
+# `rm -rf .gguf` forces a rebuild; GGUF_CMAKE_ARGS=... adds cmake options to it (only the default CPU build is tested).
+install-gguf: install $(VENV)/.installed-gguf  ## optional: build llama-cpp-python once (~4 min on 2 cores, kept in .gguf/) for sftplay-gguf
 
-test-gguf: install-gguf  ## 07_gguf's tests with the #| gguf and #| slow cells (llama.cpp's converter, quantizer and runtime)
+test-gguf: install-gguf  ## 07_gguf's #| gguf and #| slow cells: llama.cpp's converter, quantizer and runtime (~5 min)
 	$(BIN)/nbdev-test --flags "gguf slow" --timing nbs/07_gguf.ipynb
 
-gguf: install-gguf  ## GGUF of the run logging.run_name names (RUN=... another): outputs/<run>/gguf_<type>/; GGUF_TYPE=q8_0|q4_k_m
+gguf: install-gguf  ## GGUF of the run logging.run_name (or RUN=) names: outputs/<run>/gguf_<type>/ (GGUF_TYPE=q8_0...)
 	$(BIN)/sftplay-gguf --config $(CONFIG) --type $(GGUF_TYPE) $(if $(RUN),--set logging.run_name=$(RUN))
 
 # The real-client tests (nbs/90_client_tests.ipynb): a Jupyter kernel per notebook, and JupyterLab in headless Chromium.
