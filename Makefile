@@ -110,6 +110,48 @@ bench: install-bench  ## sftplay vs TRL SFTTrainer on CPU, interleaved runs (~13
 bench-gpu: install-bench  ## the GPU section (CUDA only): same comparison, memory estimate vs peak VRAM, 7B QLoRA < 8 GB
 	$(BBIN)/python bench/gpu.py $(BENCH_ARGS)
 
+# The optional GGUF export (nbs/07_gguf.ipynb): llama-cpp-python's wheel is built once from its sdist (PyPI has no
+# wheel) into .gguf/wheels and reused; llama.cpp's converter and gguf-py come from the same sdist into .gguf/llama.cpp.
+GGUF_DIR := .gguf
+LLAMA_CPP_VERSION := $(shell sed -n 's/^llama-cpp-python==//p' requirements-gguf.txt)
+GGUF_SDIST := $(GGUF_DIR)/sdist/llama_cpp_python-$(LLAMA_CPP_VERSION).tar.gz
+GGUF_TYPE ?= f16
+.PHONY: install-gguf test-gguf gguf
+
+$(GGUF_SDIST):
+	$(BIN)/pip download -q --no-deps --no-binary :all: llama-cpp-python==$(LLAMA_CPP_VERSION) -d $(GGUF_DIR)/sdist
+
+# llava (multimodal) is not needed; 2 parallel jobs keep the build at ~0.7 GB on a 2-core machine.
+$(GGUF_DIR)/wheels/.built-$(LLAMA_CPP_VERSION): $(GGUF_SDIST) | $(VENV)/.installed
+	CMAKE_ARGS="-DLLAVA_BUILD=OFF $(GGUF_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 \
+	  $(BIN)/pip wheel -q --no-deps $(GGUF_SDIST) -w $(GGUF_DIR)/wheels
+	touch $@
+
+$(GGUF_DIR)/llama.cpp/.extracted-$(LLAMA_CPP_VERSION): $(GGUF_SDIST)
+	rm -rf $(GGUF_DIR)/llama.cpp && mkdir -p $(GGUF_DIR)/llama.cpp
+	tar -xzf $(GGUF_SDIST) -C $(GGUF_DIR)/llama.cpp --strip-components=3 --wildcards \
+	  'llama_cpp_python-$(LLAMA_CPP_VERSION)/vendor/llama.cpp/convert_hf_to_gguf.py' \
+	  'llama_cpp_python-$(LLAMA_CPP_VERSION)/vendor/llama.cpp/conversion' \
+	  'llama_cpp_python-$(LLAMA_CPP_VERSION)/vendor/llama.cpp/gguf-py' \
+	  'llama_cpp_python-$(LLAMA_CPP_VERSION)/vendor/llama.cpp/models/ggml-vocab-qwen2.gguf*'
+	echo $(LLAMA_CPP_VERSION) > $(GGUF_DIR)/llama.cpp/VERSION
+	touch $@
+
+GGUF_BUILT := $(GGUF_DIR)/wheels/.built-$(LLAMA_CPP_VERSION) $(GGUF_DIR)/llama.cpp/.extracted-$(LLAMA_CPP_VERSION)
+$(VENV)/.installed-gguf: $(GGUF_BUILT) requirements-gguf.txt
+	$(BIN)/pip install -q --find-links $(GGUF_DIR)/wheels --only-binary llama-cpp-python -r requirements-gguf.txt
+	$(BIN)/python -c 'import llama_cpp; print("llama-cpp-python", llama_cpp.__version__, "in $(VENV), converter in $(GGUF_DIR)")'
+	touch $@
+
+# `rm -rf .gguf` forces a rebuild; GGUF_CMAKE_ARGS=... adds cmake options to it (only the default CPU build is tested).
+install-gguf: install $(VENV)/.installed-gguf  ## optional: build llama-cpp-python once (~4 min on 2 cores, kept in .gguf/) for sftplay-gguf
+
+test-gguf: install-gguf  ## 07_gguf's #| gguf and #| slow cells: llama.cpp's converter, quantizer and runtime (~5 min)
+	$(BIN)/nbdev-test --flags "gguf slow" --timing nbs/07_gguf.ipynb
+
+gguf: install-gguf  ## GGUF of the run logging.run_name (or RUN=) names: outputs/<run>/gguf_<type>/ (GGUF_TYPE=q8_0...)
+	$(BIN)/sftplay-gguf --config $(CONFIG) --type $(GGUF_TYPE) $(if $(RUN),--set logging.run_name=$(RUN))
+
 # The real-client tests (nbs/90_client_tests.ipynb): a Jupyter kernel per notebook, and JupyterLab in headless Chromium.
 BROWSER_DIR := .browser
 PLAYWRIGHT_VERSION := 1.65.1
