@@ -107,7 +107,7 @@ install-bench: $(BVENV)/.installed  ## .venv-bench: the tested set + TRL 1.16 (p
 bench: install-bench  ## sftplay vs TRL SFTTrainer on CPU, interleaved runs (~13 min): bench/results/*.json + README_table.md
 	$(BBIN)/python bench/bench.py $(BENCH_ARGS)
 
-bench-gpu: install-bench  ## the GPU section (CUDA only): same comparison, memory estimate vs peak VRAM, 7B QLoRA < 8 GB
+bench-gpu: install-bench  ## bench/gpu.py on a CUDA machine: modes, 7B QLoRA in 8 GiB, planner, packed attention, vs TRL
 	$(BBIN)/python bench/gpu.py $(BENCH_ARGS)
 
 # The optional GGUF export (nbs/07_gguf.ipynb): llama-cpp-python's wheel is built once from its sdist (PyPI has no
@@ -151,6 +151,18 @@ test-gguf: install-gguf  ## 07_gguf's #| gguf and #| slow cells: llama.cpp's con
 
 gguf: install-gguf  ## GGUF of the run logging.run_name (or RUN=) names: outputs/<run>/gguf_<type>/ (GGUF_TYPE=q8_0...)
 	$(BIN)/sftplay-gguf --config $(CONFIG) --type $(GGUF_TYPE) $(if $(RUN),--set logging.run_name=$(RUN))
+
+# The lent GPU machine (Python 3.12, torch, transformers 5.17... preinstalled, no network) gets what it lacks as wheels
+# from here, and runs everything as one command: see README "Testing".
+.PHONY: gpu-wheels gpu-check gpu-smoke
+gpu-wheels:  ## download the wheels the lent GPU machine lacks (tools/gpu-wheels.txt, Python 3.12) into .gpu-wheels/
+	bash tools/gpu_wheels.sh
+
+gpu-check:  ## on a GPU machine: .gpu-wheels installed offline, bench/gpu.py, the #| gpu cells, in 8 min
+	PYTHON=$(if $(wildcard $(BIN)/python),$(BIN)/python,python3) bash tools/gpu_check.sh
+
+gpu-smoke: install-bench gpu-wheels  ## rehearse gpu-check on CPU: the same steps, tiny shapes (checks the scripts only)
+	GPU_CHECK_SMOKE=1 GPU_CHECK_SECONDS=1800 PYTHON=$(BBIN)/python OUT=bench/work/gpu-smoke bash tools/gpu_check.sh
 
 # The real-client tests (nbs/90_client_tests.ipynb): a Jupyter kernel per notebook, and JupyterLab in headless Chromium.
 BROWSER_DIR := .browser

@@ -74,15 +74,20 @@ def packed_batch(rows:int) -> int:
     mean = sum(len(tok.apply_chat_template(W.messages(json.loads(l)), return_dict=False)) for l in lines) / len(lines)
     return max(1, round(W.EFF_BATCH * mean / W.MAX_LEN))
 
-def train_runs(rows:int, rounds:int, modes:list, sweep:list, sweep_rows:int, pack_eff:int, threads:int) -> dict:
-    "TRL's packing micro-batch sweep (LoRA), then `rounds` interleaved rounds of every variant per mode"
+def train_runs(rows:int, rounds:int, modes:list, sweep:list, sweep_rows:int, pack_eff:int, threads:int, extra:list=(),
+               timeout:float=None) -> dict:
+    "TRL's packing micro-batch sweep (LoRA; none if `sweep` has one value), then `rounds` interleaved rounds per mode"
     out = {'rows': rows, 'rounds': rounds, 'threads': threads, 'packed_effective_batch': pack_eff, 'sweep_rows': sweep_rows,
-           'sweep': {}, 'runs': {m: {} for m in modes}}
-    run = lambda mode, n, args: record_of(['bench/run_one.py', '--mode', mode, '--rows', n, '--threads', threads, *args])
-    for mb in sweep:
+           'sweep': {}, 'runs': {m: {} for m in modes}, 'extra_args': list(extra)}
+    end = time.monotonic() + timeout if timeout else None  # the whole comparison's time limit (bench/gpu.py's budget)
+    left = lambda: 900 if end is None else max(10, end - time.monotonic())
+    run = lambda mode, n, args: record_of(['bench/run_one.py', '--mode', mode, '--rows', n, '--threads', threads, *args,
+                                           *extra], timeout=left())
+    for mb in sweep if len(sweep) > 1 else []:
         r = out['sweep'][mb] = run('lora', sweep_rows, variants(mb, pack_eff)['trl_packing'])
         say(f'  sweep: TRL packing, micro-batch {mb}: {r["tokens_per_second"]:,.0f} real tokens/s (others kept {r["others_cpu_share"]:.0%} of the cores busy)')
-    best = out['trl_packing_micro_batch'] = max(out['sweep'], key=lambda mb: out['sweep'][mb]['tokens_per_second'])
+    best = out['trl_packing_micro_batch'] = (max(out['sweep'], key=lambda mb: out['sweep'][mb]['tokens_per_second'])
+                                             if out['sweep'] else sweep[0])
     for k in range(rounds):
         for mode in modes:
             vs = variants(best, pack_eff)

@@ -23,7 +23,7 @@ def main(argv=None):
     from sftplay.config import load_config
     from sftplay.models import load_tokenizer
     from sftplay.templating import encode_prompt, load_template
-    from sftplay.train import generate, generation_kwargs, load_model, prompt_messages
+    from sftplay.run import generate, generation_kwargs, load_model, prompt_messages
     cfg = load_config(BENCH/'config_bench.yaml', [f'generation.max_new_tokens={a.new_tokens}', 'tuning.mode=full'])
     tok = load_tokenizer(cfg); tpl = load_template(cfg, tok)
     rows = [json.loads(l) for l in cfg.resolve(cfg.data.val_path).open()][:a.prompts]

@@ -89,7 +89,8 @@ def run_sftplay(a, steps:Steps) -> dict:
     "sftplay's train() on bench/config_bench.yaml: its defaults, the workload, and --set overrides"
     from sftplay.config import load_config
     import sftplay.train as T
-    sets = [f'tuning.mode={a.mode}', f'data.train_path={rows_file(a.rows)}', *a.set]
+    sets = [f'tuning.mode={a.mode}', f'data.train_path={rows_file(a.rows)}', *([f'model.name={a.model}'] if a.model else []),
+            *a.set]
     cfg = load_config(BENCH/'config_bench.yaml', sets)
     made = []
     def collator(tok, cfg):
@@ -113,11 +114,12 @@ def run_trl(a, steps:Steps) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
     from trl import SFTConfig, SFTTrainer
     set_seed(W.SEED)
-    tok = AutoTokenizer.from_pretrained(BENCH/'work/model')
+    src = a.model or BENCH/'work/model'
+    tok = AutoTokenizer.from_pretrained(src)
     cuda = torch.cuda.is_available()
     prec = ('bf16' if torch.cuda.is_bf16_supported() else 'fp16') if cuda else 'fp32'  # what sftplay's precision: auto picks
     dtype = torch.float32 if a.mode == 'full' or not cuda else {'bf16': torch.bfloat16, 'fp16': torch.float16}[prec]
-    model = AutoModelForCausalLM.from_pretrained(BENCH/'work/model', dtype=dtype)  # as sftplay loads it (full: fp32 master weights)
+    model = AutoModelForCausalLM.from_pretrained(src, dtype=dtype)  # as sftplay loads it (full: fp32 master weights)
     if a.mode == 'lora': model = get_peft_model(model, lora_config(model))  # same seed, same adapters as sftplay's
     rows = [json.loads(l) for l in rows_file(a.rows).open()]
     ds = datasets.Dataset.from_list([{'messages': W.messages(r)} for r in rows])
@@ -149,6 +151,7 @@ def main(argv=None):
     p.add_argument('--micro-batch', type=int, default=0, help='TRL: per_device_train_batch_size (0 = its default)')
     p.add_argument('--eff-batch', type=int, default=0, help='TRL: sequences per optimizer step (0 = the workload\'s)')
     p.add_argument('--set', action='append', default=[], help='sftplay: a config override key=value')
+    p.add_argument('--model', help='a model folder with the benchmark tokenizer, for both (default bench/work/model)')
     p.add_argument('--threads', type=int, default=0, help='torch threads (0 = torch default)')
     p.add_argument('--out', help='also write the record here')
     a = p.parse_args(argv)

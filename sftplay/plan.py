@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['CPU_WORKING_SET', 'ModelShape', 'shape_from_config', 'lora_params', 'estimate_memory', 'BatchPlan', 'plan_batch',
-           'MemInfo', 'free_memory']
+           'MemInfo', 'free_memory', 'cuda_process_cap']
 
 # %% ../nbs/00c_plan.ipynb #c37f199d
 import math, os
@@ -134,7 +134,8 @@ def free_memory(device:str|None=None) -> MemInfo:
     if device is None: device = 'cuda:0' if torch.cuda.is_available() else 'cpu'
     if str(device).startswith('cuda'):
         free, total = torch.cuda.mem_get_info(torch.device(device))
-        return MemInfo(int(free), int(total), str(device))
+        cap = cuda_process_cap(device)  # a per-process memory fraction, which mem_get_info does not see
+        return MemInfo(int(free) if cap is None else min(int(free), cap), int(total), str(device))
     info = {}
     for line in Path('/proc/meminfo').read_text().splitlines() if Path('/proc/meminfo').exists() else []:
         k, _, v = line.partition(':'); info[k] = int(v.split()[0]) * 1024
@@ -142,3 +143,14 @@ def free_memory(device:str|None=None) -> MemInfo:
     import psutil
     vm = psutil.virtual_memory()
     return MemInfo(int(vm.available), int(vm.total), 'cpu')
+
+# %% ../nbs/00c_plan.ipynb #9aa3053b
+def cuda_process_cap(device='cuda:0') -> int|None:
+    "Bytes this process may still take on `device` under torch.cuda.set_per_process_memory_fraction (None: no cap)"
+    import torch
+    get = getattr(torch.cuda, 'get_per_process_memory_fraction', None)  # torch >= 2.6
+    if get is None: return None
+    d = torch.device(device)
+    frac = get(d)
+    if frac >= 1: return None
+    return max(0, int(frac * torch.cuda.get_device_properties(d).total_memory) - torch.cuda.memory_reserved(d))

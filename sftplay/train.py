@@ -6,8 +6,8 @@
 __all__ = ['PACKED_SDPA', 'REPORT_TO', 'packed_sdpa', 'use_packed_attention', 'linear_module_names', 'add_adapters',
            'trainable_params', 'world_size', 'load_unsloth', 'plan_for', 'claim_run_dirs', 'latest_checkpoint',
            'peak_memory', 'SFTTrainer', 'training_args', 'generation_eval', 'JsonlLogs', 'read_logs', 'plot_run',
-           'log_line', 'ProgressLog', 'TrainResult', 'save_final', 'score_for', 'train', 'trackio_logs',
-           'sftplay_train']
+           'log_line', 'ProgressLog', 'fsdp_requested', 'fsdp_refusal', 'fsdp_on_cpu', 'gathered_state_dict',
+           'TrainResult', 'save_final', 'score_for', 'train', 'trackio_logs', 'sftplay_train']
 
 # %% ../nbs/03_train.ipynb #5d485abb
 import datetime, hashlib, inspect, json, math, os, random, resource, shutil, sys, time
@@ -238,7 +238,12 @@ def _real_tokens(batch) -> int:
 class SFTTrainer(Trainer):
     "Trainer with loss on needed logits only, length-grouped batches, token throughput logs and atomic checkpoints"
     def __init__(self, *args, lengths=None, group_by_length=False, generation_eval=None, **kw):
+        fsdp_on_cpu()  # see "Sharded training": on CPU, accelerate would replicate the model instead of sharding it
         super().__init__(*args, **kw)
+        if fsdp_requested() and not self.is_fsdp_enabled:
+            raise SftplayError(f'an FSDP launch (ACCELERATE_USE_FSDP=true), but accelerate set up '
+                               f'{self.accelerator.distributed_type}, not FSDP; launch with '
+                               'accelerate launch --config_file env/accelerate_fsdp.yaml')
         self.lengths, self.group_by_length, self.generation_eval = lengths, group_by_length, generation_eval
         self.real_tokens, self._tok_since_log, self._t_log = 0, 0, time.perf_counter()
         base = self.accelerator.unwrap_model(self.model)
@@ -408,6 +413,43 @@ class ProgressLog(TrainerCallback):
     def on_train_end(self, args, state, control, **kw):
         if self.bar: self.bar.close(); self.bar = None
 
+# %% ../nbs/03_train.ipynb #4a197174
+def fsdp_requested() -> bool:
+    "Whether this process was launched for FSDP (accelerate launch with an FSDP config sets ACCELERATE_USE_FSDP)"
+    return os.environ.get('ACCELERATE_USE_FSDP', 'false').lower() == 'true'
+
+def fsdp_refusal(cfg:Config) -> str|None:
+    "Why `cfg` cannot train in this FSDP launch (None when it can, or when FSDP was not asked for)"
+    if not fsdp_requested() or cfg.tuning.mode == 'full': return None
+    return (f'tuning.mode {cfg.tuning.mode}: sftplay shards full fine-tuning only under FSDP; train adapters '
+            'data-parallel (torchrun, or accelerate launch --config_file env/accelerate_multi_gpu.yaml), '
+            'or set tuning.mode=full')
+
+# %% ../nbs/03_train.ipynb #69eeccbf
+def fsdp_on_cpu() -> bool:
+    "In an FSDP launch of CPU processes, make accelerate shard the model (FSDP2 over gloo) instead of replicating it"
+    if not fsdp_requested() or torch.cuda.is_available(): return False
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, PartialState
+    from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
+    Accelerator(cpu=True)  # the process-wide state Trainer's Accelerator reuses: MULTI_CPU (gloo), or NO (one process)
+    st = AcceleratorState()
+    if st.distributed_type == DistributedType.MULTI_CPU:
+        st.fsdp_plugin = FullyShardedDataParallelPlugin()  # from the FSDP_* variables the launcher set
+        st.distributed_type = PartialState._shared_state['distributed_type'] = DistributedType.FSDP
+    return st.distributed_type == DistributedType.FSDP
+
+# %% ../nbs/03_train.ipynb #c7a99fe8
+def gathered_state_dict(trainer) -> dict|None:
+    "The whole state dict of an FSDP-sharded model (every rank calls this; rank 0 gets the tensors), else None"
+    if not getattr(trainer, 'is_fsdp_enabled', False): return None
+    sd = trainer.accelerator.get_state_dict(trainer.model)
+    m = trainer.accelerator.unwrap_model(trainer.model)
+    tied = getattr(m, 'all_tied_weights_keys', None) or getattr(m, '_tied_weights_keys', None)
+    for k, src in (tied.items() if isinstance(tied, dict) else ()):
+        if k in sd and src in sd and torch.equal(sd[k], sd[src]): del sd[k]
+    return sd
+
 # %% ../nbs/03_train.ipynb #d188ac7d
 @dataclass
 class TrainResult:
@@ -434,15 +476,19 @@ def _weights_bytes(folder) -> int: return sum(p.stat().st_size for p in Path(fol
 def _param_sha(model) -> str:
     h = hashlib.sha256()
     for n, p in sorted(model.named_parameters()):
-        if p.requires_grad: h.update(n.encode()); h.update(p.detach().float().cpu().numpy().tobytes())
+        if not p.requires_grad: continue
+        t = p.detach()
+        if hasattr(t, 'full_tensor'): t = t.full_tensor()  # an FSDP shard: gathered (every rank calls this)
+        h.update(n.encode()); h.update(t.float().cpu().numpy().tobytes())
     return h.hexdigest()
 
-def save_final(trainer, tok, tpl, cfg:Config, adapter_dir):
+def save_final(trainer, tok, tpl, cfg:Config, adapter_dir, state_dict=None):
     "Save the trained adapter (or model), tokenizer, config and template to `adapter_dir`, atomically"
     base = trainer.model.get_base_model() if hasattr(trainer.model, 'get_base_model') else trainer.model
     base.config.use_cache = True  # training turns the KV cache off; generation from the saved model needs it
     with atomic_folder(adapter_dir) as tmp:  # a failed save (a full disk) leaves nothing behind
-        trainer.save_model(str(tmp))
+        if state_dict is None: trainer.save_model(str(tmp))
+        else: trainer._save(str(tmp), state_dict=state_dict)  # FSDP: the weights gathered by gathered_state_dict
         save_run(tmp, tok, tpl, cfg, base, adapter_base=base if cfg.tuning.mode != 'full' else None)
 
 # %% ../nbs/03_train.ipynb #77744b06
@@ -461,6 +507,7 @@ def train(cfg:Config, resume:bool=False,
           callbacks=(), quiet:bool=False) -> TrainResult:
     "Fine-tune per `cfg`; returns the TrainResult (also in outputs/<run>/summary.json)"
     precision = resolve_precision(cfg)
+    if why := fsdp_refusal(cfg): raise SftplayError(why)
     out_dir, adapter_dir = _claim_distributed(cfg, resume)
     try: return _train(cfg, out_dir, adapter_dir, precision, resume, score_fn, callbacks, quiet)
     except BaseException:
@@ -506,6 +553,9 @@ def _train(cfg, out_dir, adapter_dir, precision, resume, score_fn, callbacks, qu
                          group_by_length=cfg.template.group_by_length, generation_eval=gen_eval,
                          callbacks=[JsonlLogs(out_dir/'logs.jsonl'), *([] if quiet else [ProgressLog()]), *callbacks])
     trainer.remove_callback(PrinterCallback)  # ProgressLog says it in sftplay's words
+    if trainer.is_fsdp_enabled:
+        say(f'sftplay: FSDP{trainer.accelerator.state.fsdp_plugin.fsdp_version} shards parameters, gradients '
+            f'and optimizer state over {world_size()} processes')
     ckpt = latest_checkpoint(out_dir/'checkpoints') if resume else None
     if resume and ckpt is None: say(f'sftplay: no complete checkpoint in {out_dir}/checkpoints; starting from step 0')
     elif ckpt: say(f'sftplay: resuming {out_dir.name} from {ckpt.name}')
@@ -513,8 +563,9 @@ def _train(cfg, out_dir, adapter_dir, precision, resume, score_fn, callbacks, qu
     with writing(out_dir): out = trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
     secs = time.perf_counter() - t0
     use_packed_attention(trainer.model, cfg, on=False)  # the saved config names sdpa
+    sd = gathered_state_dict(trainer)  # None unless FSDP-sharded; then every rank takes part in the gathering
     if trainer.is_world_process_zero():
-        with writing(adapter_dir.parent): save_final(trainer, tok, tpl, cfg, adapter_dir)
+        with writing(adapter_dir.parent): save_final(trainer, tok, tpl, cfg, adapter_dir, sd)
     res = TrainResult(out_dir, adapter_dir, out.global_step, float(out.training_loss), trainer.real_tokens, secs,
                       trainer.real_tokens / max(secs, 1e-9), peak_memory(), _weights_bytes(adapter_dir) if adapter_dir.exists() else 0,
                       str(plan), _param_sha(trainer.model))
