@@ -18,9 +18,12 @@ from tqdm.auto import tqdm
 from .config import Config, SftplayError, atomic_file, atomic_folder, command, load_config, progress_bars
 
 # %% ../nbs/01_data.ipynb #3a47e70f
+_MSG_KEYS = ('tool_calls', 'tool_call_id', 'name')  # what a message may carry beside its role and content
+
 def to_messages(row:dict) -> list:
-    "The `[{role, content}]` messages of a structured chat row (single-turn or multi-turn)"
-    if 'messages' in row: return [{'role': m['role'], 'content': m['content']} for m in row['messages']]
+    "The `[{role, content, ...}]` messages of a structured chat row (single-turn, multi-turn, or with tool calls)"
+    if 'messages' in row: return [{'role': m['role'], 'content': m.get('content'), **{k: m[k] for k in _MSG_KEYS if k in m}}
+                                  for m in row['messages']]
     msgs = [{'role': 'system', 'content': row['system']}] if row.get('system') else []
     return msgs + [{'role': 'user', 'content': row['user']}, {'role': 'assistant', 'content': row['assistant']}]
 
@@ -34,6 +37,8 @@ REASONS = {
     'empty_prompt': 'the user text is empty',
     'empty_answer': 'the assistant text is empty',
     'bad_conversation': 'messages that are not user/assistant turns ending with the assistant',
+    'bad_tool_call': "a tool call with no name, arguments that are not a JSON object, a tool not in the row's tools, or a tool result with no call before it",
+    'bad_tools': 'a tools field that is not a list of functions, each with a name',
     'duplicate': 'an exact duplicate of an earlier row (data.dedup)',
 }
 
@@ -47,28 +52,74 @@ def _not_text(v) -> str|None:
     if not v.isascii() and re.search('[\ud800-\udfff]', v): return 'text with a lone surrogate (invalid Unicode)'
 
 def _check_turns(msgs:list):
-    "Raise `_Reject` unless `msgs` is an optional system message, then user and assistant alternating, ending with the assistant"
+    "Raise `_Reject` unless `msgs` is an optional system message, then user and assistant turns alternating, ending with the assistant"
     if msgs and msgs[0]['role'] == 'system':
         if (bad := _not_text(msgs[0]['content'])): raise _Reject('non_text', f'the system message is {bad}')
         msgs = msgs[1:]
+    prev = None  # tool calls: an assistant turn that calls tools is followed by their results, then the assistant again
     for i, m in enumerate(msgs, 1):
-        want = 'user' if i % 2 else 'assistant'
-        if m['role'] != want: raise _Reject('bad_conversation', f"turn {i} is {m['role']!r}, expected {want!r} (an optional system message, then user and assistant alternating)")
-        if (bad := _not_text(m['content'])): raise _Reject('non_text', f'turn {i} ({want}) is {bad}')
-        if not m['content'].strip(): raise _Reject(f"empty_{'prompt' if want == 'user' else 'answer'}", f"empty {'prompt' if want == 'user' else 'answer'} (turn {i})")
-    if not msgs or len(msgs) % 2: raise _Reject('bad_conversation', 'the conversation does not end with an assistant answer' if msgs else 'no user/assistant turns')
+        role, calls = m['role'], m.get('tool_calls')
+        want = {None: 'user', 'user': 'assistant', 'assistant': 'tool' if prev_calls else 'user', 'tool': 'tool or assistant'}[prev] if i > 1 else 'user'
+        if role == 'tool':
+            if prev not in ('assistant', 'tool') or (prev == 'assistant' and not prev_calls):
+                raise _Reject('bad_tool_call', f'turn {i} is a tool result with no tool call before it')
+        elif role != want.split(' or ')[-1] or (prev == 'assistant' and prev_calls):
+            raise _Reject('bad_conversation', f"turn {i} is {role!r}, expected {want!r} (an optional system message, then user and assistant alternating)")
+        if calls and role == 'assistant' and m['content'] is None: pass  # a turn that only calls tools
+        elif (bad := _not_text(m['content'])): raise _Reject('non_text', f'turn {i} ({role}) is {bad}')
+        elif role != 'tool' and not calls and not m['content'].strip():
+            raise _Reject(f"empty_{'prompt' if role == 'user' else 'answer'}", f"empty {'prompt' if role == 'user' else 'answer'} (turn {i})")
+        prev, prev_calls = role, bool(calls)
+    if not msgs or prev != 'assistant': raise _Reject('bad_conversation', 'the conversation does not end with an assistant answer' if msgs else 'no user/assistant turns')
+
+# %% ../nbs/01_data.ipynb #5547ba35
+def _tools(tools) -> list|None:
+    "A row's `tools` as OpenAI function specs (from OpenAI's list, or a JSON string of LLaMA-Factory's), or None"
+    if tools is None or tools == '' or tools == []: return None
+    if isinstance(tools, str):
+        try: tools = json.loads(tools)
+        except json.JSONDecodeError: raise _Reject('bad_tools', 'the tools field is text that is not JSON') from None
+    if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools): raise _Reject('bad_tools', 'tools: expected a list of functions')
+    out = [t if 'function' in t else {'type': 'function', 'function': t} for t in tools]
+    if bad := next((t for t in out if not isinstance(t['function'], dict) or not isinstance(t['function'].get('name'), str)), None):
+        raise _Reject('bad_tools', f'tools: a function without a name ({json.dumps(bad)[:60]})')
+    return out
+
+def _tool_calls(calls, tools, where:str='') -> list:
+    "Tool calls as OpenAI's `[{id?, type, function: {name, arguments: {...}}}]`, each checked against `tools`"
+    calls = [calls] if isinstance(calls, dict) else calls
+    if not isinstance(calls, list) or not calls: raise _Reject('bad_tool_call', f'{where}tool_calls is not a non-empty list of calls')
+    names, out = [t['function']['name'] for t in tools or []], []
+    for c in calls:
+        f = c.get('function', c) if isinstance(c, dict) else None
+        name, args = (f.get('name'), f.get('arguments', f.get('parameters', {}))) if isinstance(f, dict) else (None, None)
+        if not isinstance(name, str) or not name.strip(): raise _Reject('bad_tool_call', f'{where}a tool call has no name')
+        if isinstance(args, str):
+            try: args = json.loads(args)
+            except json.JSONDecodeError: raise _Reject('bad_tool_call', f'{where}the arguments of {name!r} are not valid JSON') from None
+        if not isinstance(args, dict): raise _Reject('bad_tool_call', f'{where}the arguments of {name!r} are not a JSON object')
+        if tools is not None and name not in names:
+            raise _Reject('bad_tool_call', f"{where}calls {name!r}, which is not among the row's tools ({', '.join(names)})")
+        out.append({**({'id': c['id']} if isinstance(c, dict) and isinstance(c.get('id'), str) else {}), 'type': 'function',
+                    'function': {'name': name, 'arguments': args}})
+    return out
 
 # %% ../nbs/01_data.ipynb #55e3a146
 def chat_row_problem(row) -> str|None:
     "Why `row` is not a structured chat row, or None when it is one"
     if not isinstance(row, dict): return f'expected a JSON object, got {type(row).__name__}'
     keys = set(row) - {'id'}
-    if keys not in ({'messages'}, {'user', 'assistant'}, {'system', 'user', 'assistant'}): return f'fields {sorted(keys)}: expected system/user/assistant or messages'
+    if keys not in ({'messages'}, {'messages', 'tools'}, {'user', 'assistant'}, {'system', 'user', 'assistant'}):
+        return f'fields {sorted(keys)}: expected system/user/assistant or messages (and tools)'
     msgs = row.get('messages')
-    if 'messages' in row and not (isinstance(msgs, list) and all(isinstance(m, dict) and set(m) == {'role', 'content'} for m in msgs)):
-        return 'messages: expected a list of {role, content} objects'
+    if 'messages' in row and not (isinstance(msgs, list) and all(isinstance(m, dict) and {'role', 'content'} <= set(m) <= {'role', 'content', *_MSG_KEYS} for m in msgs)):
+        return 'messages: expected a list of {role, content} objects (with tool_calls, tool_call_id or name)'
     if row.get('system') is not None and _not_text(row['system']): return 'system: expected text or null'
-    try: _check_turns(to_messages(row))
+    try:
+        tools = _tools(row.get('tools'))
+        for k, m in enumerate(msgs or [], 1):
+            if m.get('tool_calls') is not None: _tool_calls(m['tool_calls'], tools, f'message {k} ')
+        _check_turns(to_messages(row))
     except _Reject as e: return e.detail
 
 # %% ../nbs/01_data.ipynb #4e9620c9
@@ -282,29 +333,46 @@ def _single(row:dict, spec:dict) -> dict:
     return out
 
 # %% ../nbs/01_data.ipynb #9794a87a
-_ROLES = dict(system='system', user='user', human='user', assistant='assistant', gpt='assistant', chatgpt='assistant', bot='assistant', model='assistant')
+_ROLES = dict(system='system', user='user', human='user', assistant='assistant', gpt='assistant', chatgpt='assistant', bot='assistant',
+              model='assistant', tool='tool', function='tool', observation='tool', ipython='tool', function_call='assistant')
 
-def _message(m, i:int) -> dict:
-    "Message `i` as `{role, content}`, from OpenAI (role/content) or ShareGPT (from/value) keys"
+def _message(m, i:int, tools=None) -> dict:
+    "Message `i` as `{role, content, ...}`, from OpenAI (role/content, tool_calls) or ShareGPT (from/value) keys"
     if not isinstance(m, dict): raise _Reject('bad_conversation', f'message {i} is {type(m).__name__}, not an object')
     role, content = m.get('role', m.get('from')), m.get('content', m.get('value'))
-    if not isinstance(role, str) or role.lower() not in _ROLES: raise _Reject('bad_conversation', f'message {i} has the role {role!r}; use system, user, assistant (or human, gpt)')
+    if not isinstance(role, str) or role.lower() not in _ROLES:
+        raise _Reject('bad_conversation', f'message {i} has the role {role!r}; use system, user, assistant, tool (or human, gpt, function_call, observation)')
+    out, where = {'role': _ROLES[role.lower()]}, f'message {i} '
+    if role.lower() == 'function_call':  # LLaMA-Factory: the value is the call (or a list of calls) as JSON
+        try: call = json.loads(content) if isinstance(content, str) else content
+        except json.JSONDecodeError: raise _Reject('bad_tool_call', f'message {i} (function_call) is not JSON') from None
+        return {**out, 'content': None, 'tool_calls': _tool_calls(call, tools, where)}
+    if m.get('tool_calls') is not None and out['role'] == 'assistant':
+        out['tool_calls'] = _tool_calls(m['tool_calls'], tools, where)
+        if content is not None and (bad := _not_text(content)): raise _Reject('non_text', f'message {i} ({role}) is {bad}')
+        return {**out, 'content': content if content else None, 'tool_calls': out['tool_calls']}
+    if out['role'] == 'tool' and isinstance(content, (dict, list)): content = json.dumps(content, ensure_ascii=False)
     if (bad := _not_text(content)): raise _Reject('non_text', f'message {i} ({role}) is {bad}')
-    return {'role': _ROLES[role.lower()], 'content': content}
+    out['content'] = content
+    if out['role'] == 'tool':
+        out.update({k: m[k] for k in ('tool_call_id', 'name') if isinstance(m.get(k), str)})
+    return out
 
 def _conversation(row:dict, spec:dict) -> dict:
-    "A chat row from the conversation in column `spec['messages']`: flat when it is one exchange, else `messages`"
+    "A chat row from the conversation in column `spec['messages']`: flat when it is one plain exchange, else `messages`"
     col, conv = spec['messages'], row.get(spec['messages'])
     if conv is None: raise _Reject('missing_field', f'no {col!r} field for the messages (or it is null)')
     if isinstance(conv, str):
         try: conv = json.loads(conv)
         except json.JSONDecodeError: raise _Reject('bad_conversation', f'field {col!r} is text that is not a JSON list of messages') from None
     if not isinstance(conv, list) or not conv: raise _Reject('bad_conversation', f'field {col!r} is not a non-empty list of messages')
-    msgs = [_message(m, i) for i, m in enumerate(conv, 1)]
+    tools = _tools(row.get('tools'))
+    msgs = [_message(m, i, tools) for i, m in enumerate(conv, 1)]
     system = _text(row, spec.get('system'), 'system', False)
     if system.strip() and msgs[0]['role'] != 'system': msgs.insert(0, {'role': 'system', 'content': system})
     if msgs[0]['role'] == 'system' and not msgs[0]['content'].strip(): msgs.pop(0)
     _check_turns(msgs)
+    if tools is not None or any(len(m) > 2 for m in msgs): return {'messages': msgs, **({'tools': tools} if tools is not None else {})}
     sys_msg = msgs[0]['content'] if msgs[0]['role'] == 'system' else None
     turns = msgs[1:] if sys_msg is not None else msgs
     return {'system': sys_msg, 'user': turns[0]['content'], 'assistant': turns[1]['content']} if len(turns) == 2 else {'messages': msgs}

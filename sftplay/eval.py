@@ -14,17 +14,22 @@ import numpy as np
 from .config import Config, SftplayError, atomic_write, check_writable, command, writing
 from .data import to_messages
 from .templating import prompt_text
-from .metrics import ROUGE_TYPES, per_row_scores, score
+from .metrics import ROUGE_TYPES, call_scores, parse_calls, per_row_scores, reference_calls, score
 from .run import generate, load_model, load_trained, output_folder, prompt_messages, run_folder, split_rows
 
 # %% ../nbs/04_eval.ipynb #b22ad881
 def reference(row:dict) -> str:
-    "The gold answer of a chat row: its final assistant turn"
-    return to_messages(row)[-1]['content']
+    "The gold answer of a chat row: its final assistant turn (its calls, as a JSON list, when it calls tools)"
+    m = to_messages(row)[-1]
+    return json.dumps(reference_calls(m['tool_calls']), ensure_ascii=False) if m.get('tool_calls') else m['content']
 
 def source(row:dict) -> str:
     "The input of a chat row: its last user turn"
     return [m for m in to_messages(row) if m['role'] == 'user'][-1]['content']
+
+def _ref_calls(row:dict) -> list|None:
+    m = to_messages(row)[-1]
+    return reference_calls(m['tool_calls']) if m.get('tool_calls') else None
 
 # %% ../nbs/04_eval.ipynb #ce8a98dd
 def eval_rows(cfg:Config, split:str|None=None, max_rows:int|None=None) -> list:
@@ -49,6 +54,7 @@ def evaluate_model(model, tok, tpl, cfg:Config, rows:list, progress:bool=True) -
     refs, srcs = [reference(r) for r in rows], [source(r) for r in rows]
     per_row = per_row_scores(preds, refs, cfg)
     m = score(preds, refs, srcs, cfg, rows=per_row)
+    m.update(call_scores(preds, [_ref_calls(r) for r in rows], [r.get('tools') for r in rows]))  # rows that call tools
     m.update(rows=len(rows), seconds=round(secs, 2), rows_per_second=round(len(rows) / max(secs, 1e-9), 2))
     return EvalReport(m, preds, per_row, rows)
 
@@ -65,7 +71,8 @@ def write_eval(report:EvalReport, out_dir, tpl, cfg:Config, tag:str='') -> Path:
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     mp, sp = out_dir/f'metrics{tag}.json', out_dir/f'samples{tag}.jsonl'
     n = cfg.eval.num_samples
-    samples = [{'input': prompt_text(tpl, prompt_messages(r)), 'prediction': p, 'reference': reference(r), 'scores': s}
+    samples = [{'input': prompt_text(tpl, prompt_messages(r), r.get('tools')), 'prediction': p, 'reference': reference(r), 'scores': s,
+                **({'calls': parse_calls(p)} if r.get('tools') else {})}  # the parsed calls, beside the text
                for r, p, s in list(zip(report.rows, report.predictions, report.per_row))[:n]]
     new = {mp: json.dumps(report.metrics, indent=2) + '\n', sp: ''.join(json.dumps(x, ensure_ascii=False) + '\n' for x in samples)}
     for p, text in new.items(): atomic_write(p.with_name(f'.{p.name}.new'), text)  # a full disk fails here, before anything is moved
@@ -92,7 +99,7 @@ def evaluate_run(cfg:Config, run_dir=None, split:str|None=None, max_rows:int|Non
     return res
 
 # %% ../nbs/04_eval.ipynb #ae7614b3
-_PCT = ('json_valid', 'json_schema')
+_PCT = ('json_valid', 'json_schema', 'call_parsed', 'call_schema')
 
 def _fmt(k, v):
     if v is None: return '-'
@@ -110,7 +117,8 @@ def compare_table(before:dict, after:dict, keys=None) -> str:
 def plot_compare(before:dict, after:dict):
     "Bar chart of the 0-1 metrics before and after training"
     import matplotlib.pyplot as plt
-    keys = [k for k in after if k in ('exact_match',) + ROUGE_TYPES] + [k for k in after if k in _PCT or k.startswith('regex/')]
+    keys = [k for k in after if k in ('exact_match', 'call_name', 'call_arguments', 'call_exact') + ROUGE_TYPES] + \
+           [k for k in after if k in _PCT or k.startswith('regex/')]
     scale = lambda k, v: (v or 0) / (100 if k in _PCT or k.startswith('regex/') else 1)
     fig, ax = plt.subplots(figsize=(1.2 * len(keys) + 2, 3.5))
     xs = np.arange(len(keys))

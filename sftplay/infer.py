@@ -10,6 +10,7 @@ import json, sys
 from pathlib import Path
 from .config import Config, SftplayError, atomic_write, check_outside_raw, check_writable, command, writing
 from .data import read_jsonl
+from .metrics import parse_calls
 from .run import generate, load_trained, prompt_messages, run_folder
 
 # %% ../nbs/05_infer.ipynb #c9ea5f03
@@ -28,7 +29,7 @@ def _prompt_row(x, style, where) -> dict:
         msgs = prompt_messages(row)
     except SftplayError as e: raise SftplayError(f'{where}: {e}') from None
     except (KeyError, TypeError, AttributeError) as e: raise SftplayError(f'{where}: not a chat row ({type(e).__name__}: {e}); give "user" text, or "messages": [{{"role", "content"}}]') from None
-    if bad := next((m for m in msgs if not isinstance(m['role'], str) or not isinstance(m['content'], str)), None):
+    if bad := next((m for m in msgs if not isinstance(m['role'], str) or not (isinstance(m['content'], str) or m.get('tool_calls'))), None):
         raise SftplayError(f'{where}: the {bad["role"]} message is {type(bad["content"]).__name__}, not text; give every prompt as a string')
     return row
 
@@ -72,7 +73,7 @@ def interactive(run_dir, cfg:Config|None=None, stdin=None, stdout=None):
 def sftplay_infer(cfg:Config,
     run:str=None, # a run folder (adapters/<run>) or merged model folder; default adapters/<run_name>
     input:str=None, # prompts: one per line, or JSONL rows; omit to read stdin interactively
-    out:str=None, # write predictions here (text: one per line; JSONL input: rows with "prediction"); default stdout
+    out:str=None, # write predictions here (text: one per line; JSONL input: rows with "prediction", and "tool_calls" where a row lists tools)
 ):
     "Generate answers with a trained run, in batch (--input/--out) or interactively (stdin), with the training template"
     run_dir = run_folder(cfg, run)
@@ -83,7 +84,8 @@ def sftplay_infer(cfg:Config,
         check_writable(o.parent, '--out'); check_outside_raw(o, cfg, '--out', is_file=True)
         if o.resolve() == Path(input).resolve(): raise SftplayError(f'--out {out} is the --input file; write the predictions elsewhere')
     preds = infer(run_dir, rows, cfg)
-    text = (''.join(json.dumps({**r, 'prediction': p}, ensure_ascii=False) + '\n' for r, p in zip(rows, preds)) if jl
+    calls = lambda r, p: {'tool_calls': parse_calls(p)} if r.get('tools') else {}  # rows that list tools: the calls, parsed
+    text = (''.join(json.dumps({**r, 'prediction': p, **calls(r, p)}, ensure_ascii=False) + '\n' for r, p in zip(rows, preds)) if jl
             else ''.join(p.replace('\n', ' ') + '\n' for p in preds))
     if not out: print(text, end=''); return
     with writing(o.parent): atomic_write(o, text)

@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['ROUGE_TYPES', 'METRICS', 'exact_match', 'rouge', 'sari', 'parse_json', 'is_json', 'json_valid', 'load_schema',
-           'json_schema_compliance', 'compile_hooks', 'Checks', 'row_checks', 'compliance', 'score', 'per_row_scores']
+           'json_schema_compliance', 'compile_hooks', 'Checks', 'row_checks', 'compliance', 'parse_calls',
+           'reference_calls', 'call_scores', 'score', 'per_row_scores']
 
 # %% ../nbs/02a_metrics.ipynb #2ba2cf70
 import difflib, json, re, string, time, warnings
@@ -268,6 +269,65 @@ def compliance(predictions:list, # generated texts
     out = {k: 100 * sum(r[k] is True for r in rows) / len(rows) if rows else 0.0 for k in checks.names}
     if checks.hooks: out['regex_timeouts'] = sum(r[k] is None for r in rows for k in checks.names if k.startswith('regex/'))
     return out
+
+# %% ../nbs/02a_metrics.ipynb #f4475feb
+_TAGGED = re.compile(r'<tool_call>\s*(.*?)\s*</tool_call>', re.S)
+
+def _as_call(x) -> dict|None:
+    "`{'name', 'arguments'}` of one call in any of the usual shapes, or None"
+    if not isinstance(x, dict): return None
+    f = x.get('function', x)
+    name, args = f.get('name'), f.get('arguments', f.get('parameters', {}))
+    if isinstance(args, str):
+        try: args = json.loads(args)
+        except json.JSONDecodeError: return None
+    return {'name': name, 'arguments': args} if isinstance(name, str) and isinstance(args, dict) else None
+
+def _loads(text:str):
+    "The JSON value `text` starts with (what follows it, such as a stray '<' before a closing tag, is ignored), or None"
+    try: return json.JSONDecoder().raw_decode(text.strip())[0]
+    except (json.JSONDecodeError, ValueError): return None
+
+def parse_calls(text:str) -> list|None:
+    "The tool calls in a generated answer as `[{'name', 'arguments'}]`; [] when it holds none; None when one does not parse"
+    if blocks := _TAGGED.findall(text): found = [_as_call(_loads(b)) for b in blocks]
+    elif '[TOOL_CALLS]' in text: found = [_as_call(c) for c in (_loads(text.split('[TOOL_CALLS]', 1)[1].strip()) or [None])]
+    else:
+        x = _loads(text.strip())
+        if not (isinstance(x, dict) and 'name' in x) and not (isinstance(x, list) and x and all(isinstance(c, dict) and 'name' in c for c in x)): return []
+        found = [_as_call(c) for c in (x if isinstance(x, list) else [x])]
+    return None if None in found else found
+
+def reference_calls(calls:list) -> list:
+    "A message's `tool_calls` (OpenAI's layout) as `[{'name', 'arguments'}]`"
+    return [_as_call(c) for c in calls]
+
+# %% ../nbs/02a_metrics.ipynb #069fbead
+def _key(x) -> str: return json.dumps(x, sort_keys=True, ensure_ascii=False)  # equal JSON, whatever the key order
+
+def call_scores(predictions:list, # generated texts
+                references:list, # per prediction, its reference calls ([{'name', 'arguments'}]) or None for a text answer
+                tools:list=None, # per prediction, the row's tools (OpenAI specs) for the schema check, or None
+               ) -> dict:
+    "Tool-call metrics over the rows whose reference calls tools: parsed, name, arguments and exact (0-1), schema (%)"
+    import jsonschema
+    rows = [(p, r, (tools or [None] * len(predictions))[i]) for i, (p, r) in enumerate(zip(predictions, references)) if r]
+    if not rows: return {}
+    n, out, schema_ok, schema_n = len(rows), Counter(), 0, 0
+    for p, ref, tl in rows:
+        got = parse_calls(p) or []
+        out['call_parsed'] += bool(got)
+        out['call_name'] += Counter(c['name'] for c in got) == Counter(c['name'] for c in ref)
+        out['call_arguments'] += Counter(_key(c['arguments']) for c in got) == Counter(_key(c['arguments']) for c in ref)
+        out['call_exact'] += Counter(map(_key, got)) == Counter(map(_key, ref))
+        specs = {t['function']['name']: t['function'].get('parameters', {}) for t in tl or []}
+        for c in got:
+            schema_n += 1
+            schema_ok += c['name'] in specs and jsonschema.Draft202012Validator(specs[c['name']]).is_valid(c['arguments'])
+    res = {'call_rows': n, 'call_parsed': 100 * out['call_parsed'] / n}
+    res.update({k: out[k] / n for k in ('call_name', 'call_arguments', 'call_exact')})
+    res['call_schema'] = 100 * schema_ok / schema_n if schema_n else 0.0
+    return res
 
 # %% ../nbs/02a_metrics.ipynb #ab659f91
 def _em_any(preds:list, refs:list) -> list:

@@ -88,10 +88,42 @@ def load_tokenizer(cfg:Config, name:str=None):
 SPECIAL_TOKENS = ['<pad>', '<s>', '</s>', '<unk>']
 ROLE_TOKENS = ['<|system|>', '<|user|>', '<|assistant|>']
 
-CHAT_TEMPLATE = ("{{ bos_token }}{% for m in messages %}{{ '<|' + m['role'] + '|>\\n' }}"
-                 "{% if m['role'] == 'assistant' %}{% generation %}{{ m['content'] + eos_token }}{% endgeneration %}"
-                 "{% else %}{{ m['content'] }}{% endif %}{{ '\\n' }}{% endfor %}"
-                 "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}")
+# the tiny models' chat template: renders exactly as chat_templates/default.jinja (tool calls included), without its notes
+CHAT_TEMPLATE = """{{- bos_token }}
+{%- if tools %}
+    {{- '<|system|>\\n' }}
+    {%- if messages and messages[0]['role'] == 'system' %}
+        {{- messages[0]['content'] + '\\n\\n' }}
+    {%- endif %}
+    {{- 'Tools (to call one, answer with <tool_call>{"name": ..., "arguments": {...}}</tool_call>, a line per call):\\n' }}
+    {%- for tool in tools %}
+        {{- (tool.function if tool.function is defined else tool) | tojson }}
+        {{- '\\n' }}
+    {%- endfor %}
+{%- endif %}
+{%- for message in messages %}
+    {%- if tools and message['role'] == 'system' %}
+    {%- elif message['role'] == 'assistant' %}
+        {{- '<|assistant|>\\n' }}
+        {%- generation %}
+            {{- message['content'] or '' }}
+            {%- for call in message.tool_calls or [] %}
+                {%- set f = call.function if call.function is defined else call %}
+                {{- ('\\n' if message['content'] or not loop.first else '') + '<tool_call>' }}
+                {{- {'name': f.name, 'arguments': f.arguments} | tojson }}
+                {{- '</tool_call>' }}
+            {%- endfor %}
+            {{- eos_token }}
+        {%- endgeneration %}
+        {{- '\\n' }}
+    {%- else %}
+        {{- '<|' + message['role'] + '|>\\n' + message['content'] + '\\n' }}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|assistant|>\\n' }}
+{%- endif %}
+"""
 
 def train_tokenizer(texts, vocab_size:int=2048,
                     split_spaces:bool=True, # a space is a token of its own; False merges it into the next word, as GPT-2 and Llama 3 do

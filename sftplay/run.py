@@ -116,7 +116,7 @@ def _length_batches(lengths:list, batch_size:int, spread:float=2.0) -> list:
 def generate(model, tok, tpl, cfg:Config, rows:list, batch_size:int|None=None, progress:bool=False, streamer=None) -> list:
     "The model's answer (text) for each chat row, in order, generated in batches of similar prompt length"
     from tqdm.auto import tqdm
-    prompts = [encode_prompt(prompt_messages(r), tok, tpl, cfg) for r in rows]
+    prompts = [encode_prompt(prompt_messages(r), tok, tpl, cfg, tools=r.get('tools')) for r in rows]
     out, kw, shape = [None] * len(rows), generation_kwargs(cfg, tok, tpl), answer_shape(tpl)
     dev, was_training = next(model.parameters()).device, model.training
     model.eval()

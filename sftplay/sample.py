@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['SLOTS', 'TEMPLATES', 'PREFIXES', 'SUFFIXES', 'SYLLABLES', 'WORDS_A', 'WORDS_B', 'EXTS', 'VERBS', 'DAYS', 'TIMES',
-           'make_row', 'make_intents', 'intents_schema', 'write_sample', 'sftplay_sample']
+           'TOOLS', 'TOOL_SYSTEM', 'make_row', 'make_intents', 'intents_schema', 'write_sample', 'tool_spec',
+           'make_tool_rows', 'write_tool_sample', 'sftplay_sample']
 
 # %% ../nbs/00a_sample.ipynb #b2904ea2
 import csv, io, json, random
@@ -131,12 +132,90 @@ def write_sample(out_dir='data/raw', n:int=10_000, seed:int=0) -> list:
     for f, text in files.items(): atomic_write(out/f, text(rows))
     return [out/f for f in files]
 
+# %% ../nbs/00a_sample.ipynb #b6b9dac6
+TOOLS = {
+    'get_weather': ('Current weather in a city', {'city': {'type': 'string'}, 'unit': {'type': 'string', 'enum': ['celsius', 'fahrenheit']}}, ['city']),
+    'search_files': ('Search the user\'s files', {'query': {'type': 'string'}, 'limit': {'type': 'integer', 'minimum': 1, 'maximum': 50}}, ['query']),
+    'send_email': ('Send an email', {'to': {'type': 'string'}, 'subject': {'type': 'string'}, 'body': {'type': 'string'}}, ['to', 'subject']),
+    'create_event': ('Put an event in the calendar', {'title': {'type': 'string'}, 'day': {'type': 'string', 'enum': list(DAYS)},
+                                                     'time': {'type': 'string', 'pattern': '^[0-2][0-9]:[0-5][0-9]$'}}, ['title', 'day']),
+    'convert_currency': ('Convert an amount of money', {'amount': {'type': 'number'}, 'from': {'type': 'string'}, 'to': {'type': 'string'}},
+                         ['amount', 'from', 'to']),
+}
+TOOL_SYSTEM = 'You can call the tools listed. Call a tool when the request needs one; otherwise answer in one sentence.'
+
+def tool_spec(name:str) -> dict:
+    "The OpenAI function spec of tool `name`"
+    desc, props, req = TOOLS[name]
+    return {'type': 'function', 'function': {'name': name, 'description': desc,
+                                             'parameters': {'type': 'object', 'properties': props, 'required': req}}}
+
+# %% ../nbs/00a_sample.ipynb #2583e348
+def _call(rng, name:str, args:dict) -> dict:
+    cid = ''.join(rng.choice('abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789') for _ in range(9))
+    return {'id': cid, 'type': 'function', 'function': {'name': name, 'arguments': json.dumps(args)}}
+
+def _tool_turns(rng, v, kind:str) -> tuple:
+    "`(request, calls with their results, final answer or None)` of one row of `kind`"
+    if kind == 'weather2':
+        a, b, unit = v.name().split()[1], v.name().split()[1], rng.choice(['celsius', 'fahrenheit'])
+        ta, tb = rng.randint(-5, 35), rng.randint(-5, 35)
+        return (f'Compare the weather in {a} and {b} in {unit}.',
+                [('get_weather', {'city': a, 'unit': unit}, {'temp': ta}), ('get_weather', {'city': b, 'unit': unit}, {'temp': tb})],
+                f'{a} is at {ta} degrees and {b} at {tb} degrees {unit}.')
+    if kind == 'weather':
+        c = v.name().split()[1]; t = rng.randint(-5, 35)
+        return f"What's the weather in {c}?", [('get_weather', {'city': c}, {'temp': t, 'unit': 'celsius'})], f'It is {t} degrees in {c}.'
+    if kind == 'search':
+        q, n = v.query(), rng.choice([3, 5, 10])
+        hits = [v.file() for _ in range(2)]
+        return f'Find my files about {q}, {n} at most.', [('search_files', {'query': q, 'limit': n}, {'files': hits})], f'I found {hits[0]} and {hits[1]}.'
+    if kind == 'email':
+        to, s = v.name(), v.topic()
+        return f'Email {to} about {s}.', [('send_email', {'to': to, 'subject': s}, {'sent': True})], f'Sent your email to {to}.'
+    if kind == 'event':
+        t, d, h = v.topic(), rng.choice(DAYS), rng.choice(['09:00', '10:30', '12:00', '14:15', '16:45', '18:00'])
+        return f'Put "{t}" in my calendar on {d} at {h}.', [('create_event', {'title': t, 'day': d, 'time': h}, None)], None
+    if kind == 'money':
+        amt, a, b = rng.choice([12.5, 40, 99.99, 250]), *rng.sample(['USD', 'EUR', 'GBP', 'JPY'], 2)
+        return f'How much is {amt} {a} in {b}?', [('convert_currency', {'amount': amt, 'from': a, 'to': b}, None)], None
+    return f'What does {v.topic()} mean? Answer briefly.', [], 'It is a topic I can only explain in general terms.'
+
+_TOOL_KINDS = ('weather', 'weather2', 'search', 'email', 'event', 'money', 'none')
+
+def make_tool_rows(n:int=1_000, seed:int=0) -> list:
+    "`n` tool-calling conversations (OpenAI layout), kinds in equal shares, reproducibly from `seed`"
+    rng = random.Random(seed); v = _Values(rng); out = []
+    for k in range(n):
+        kind = _TOOL_KINDS[k % len(_TOOL_KINDS)]
+        request, calls, answer = _tool_turns(rng, v, kind)
+        names = list(dict.fromkeys([c[0] for c in calls] + rng.sample(list(TOOLS), 2)))
+        msgs = [{'role': 'system', 'content': TOOL_SYSTEM}, {'role': 'user', 'content': request}]
+        if calls:
+            tc = [_call(rng, name, args) for name, args, _ in calls]
+            msgs.append({'role': 'assistant', 'content': None, 'tool_calls': tc})
+            if answer is not None:
+                msgs += [{'role': 'tool', 'tool_call_id': c['id'], 'content': json.dumps(res)} for c, (_, _, res) in zip(tc, calls)]
+        if answer is not None: msgs.append({'role': 'assistant', 'content': answer})
+        out.append({'id': f'tool-{k + 1}', 'messages': msgs, 'tools': [tool_spec(t) for t in names]})
+    rng.shuffle(out)
+    return out
+
+def write_tool_sample(out_dir='data/tools/raw', n:int=1_000, seed:int=0) -> Path:
+    "Write tool_calls.jsonl to `out_dir`; refuse to overwrite"
+    p = Path(out_dir)/'tool_calls.jsonl'
+    if p.exists(): raise SftplayError(f'{p} already exists; sample data is never overwritten (delete it first to regenerate)')
+    atomic_write(p, ''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in make_tool_rows(n, seed)))
+    return p
+
 # %% ../nbs/00a_sample.ipynb #98519f74
 @command(config=False)
 def sftplay_sample(
-    out:str='data/raw', # folder to write intents.jsonl, intents.csv and intents.schema.json to
+    out:str='data/raw', # folder to write intents.jsonl, intents.csv and intents.schema.json to (with --tools: tool_calls.jsonl)
     n:int=10_000, # rows
     seed:int=0, # generator seed (the shipped files use 0)
+    tools:bool=False, # write the tool-calling sample instead (1,000 rows by default; out defaults to data/tools/raw)
 ):
-    "Generate the intent -> JSON sample data (never overwrites existing files)"
+    "Generate the intent -> JSON sample data, or the tool-calling sample (never overwrites existing files)"
+    if tools: return print(f"wrote {write_tool_sample('data/tools/raw' if out == 'data/raw' else out, 1_000 if n == 10_000 else n, seed)}")
     for p in write_sample(out, n, seed): print(f'wrote {p}')

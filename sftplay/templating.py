@@ -155,10 +155,10 @@ def load_template(cfg:Config, tok) -> ChatTemplate:
 def _last_answer(messages) -> int | None:
     return next((i for i in range(len(messages) - 1, -1, -1) if messages[i]['role'] == 'assistant'), None)
 
-def prompt_text(tpl:ChatTemplate, messages:list) -> str:
-    "The prompt inference builds: every message before the final assistant turn, then the generation prompt"
+def prompt_text(tpl:ChatTemplate, messages:list, tools:list=None) -> str:
+    "The prompt inference builds: every message before the final assistant turn (and the row's `tools`), then the generation prompt"
     i = _last_answer(messages)
-    return tpl.render(messages if i is None else messages[:i], add_generation_prompt=True)
+    return tpl.render(messages if i is None else messages[:i], add_generation_prompt=True, **({'tools': tools} if tools else {}))
 
 # %% ../nbs/02_templating.ipynb #82f786be
 class ParityError(SftplayError):
@@ -181,9 +181,10 @@ def _common(a:str, b:str) -> int:
 
 def _with(msgs:list, i:int, content:str) -> list: return msgs[:i] + [{**msgs[i], 'content': content}]
 
-def _after_answer(tpl, msgs, i, where) -> tuple:
+def _after_answer(tpl, msgs, i, where, **kw) -> tuple:
     "`(tail, eot)`: what the template writes after the answer of turn i, and the end-of-turn token it starts with"
-    marked = tpl.render(_with(msgs, i, msgs[i]['content'] + _END))
+    plain = {k: v for k, v in msgs[i].items() if k != 'tool_calls'}  # a call's turn ends as a text turn does
+    marked = tpl.render(msgs[:i] + [{**plain, 'content': (plain.get('content') or '') + _END}], **kw)
     if _END not in marked:
         raise SftplayError(f"{where}: the template changes or drops the end of the answer (it does not render message['content'] "
                            'as given), so the trained tokens cannot be located')
@@ -191,19 +192,19 @@ def _after_answer(tpl, msgs, i, where) -> tuple:
     return tail, max((s for s in tpl.specials if s and tail.startswith(s)), key=len, default='')
 
 # %% ../nbs/02_templating.ipynb #5f1e93e4
-def _rebuilt_turn(tpl, msgs, i, prompt, where) -> Turn:
+def _rebuilt_turn(tpl, msgs, i, prompt, where, **kw) -> Turn:
     "Turn i built as inference builds it, for templates whose generation prompt the history does not start with"
-    before = tpl.render(msgs[:i])
+    before = tpl.render(msgs[:i], **kw)
     if not prompt.startswith(before): raise ParityError(f'{where}: the generation prompt does not start with the conversation before it')
     head = prompt[len(before):]  # what the generation prompt adds: the assistant header
     for m in [msgs] + ([[x for x in msgs if x['role'] != 'system']] if msgs[0]['role'] == 'system' else []):
         j = i - (len(msgs) - len(m))
-        hist, full = tpl.render(m[:j]), tpl.render(m[:j + 1])
+        hist, full = tpl.render(m[:j], **kw), tpl.render(m[:j + 1], **kw)
         if full.startswith(hist): break
     else: raise ParityError(f'{where}: the template rewrites the earlier messages when this turn is added, so the turn cannot be told apart')
-    text, content = full[len(hist):], m[j]['content']
-    tail, eot = _after_answer(tpl, m, j, where)
-    marked = tpl.render(_with(m, j, _START + content))
+    text, content = full[len(hist):], m[j]['content'] or ''
+    tail, eot = _after_answer(tpl, m, j, where, **kw)
+    marked = tpl.render(_with(m, j, _START + content), **kw)
     start = marked.index(_START) - len(hist) if _START in marked and marked.startswith(hist) else None
     g0 = len(head) if text.startswith(head) else _common(head, text)
     if not text.startswith(head):
@@ -218,15 +219,15 @@ def _rebuilt_turn(tpl, msgs, i, prompt, where) -> Turn:
     if not text.endswith(tail) or end < g0: raise ParityError(f'{where}: the answer is not where the template puts this turn')
     return Turn(i, prompt, text[g0:end] + eot, eot)
 
-def trained_turn(tpl:ChatTemplate, msgs:list, i:int) -> Turn:
+def trained_turn(tpl:ChatTemplate, msgs:list, i:int, tools:list=None) -> Turn:
     "Assistant turn `i` of `msgs` as inference meets it: the prompt, then what the model must generate"
-    where = f'{tpl.source}: assistant turn {i}'
-    prompt, full = tpl.render(msgs[:i], add_generation_prompt=True), tpl.render(msgs[:i + 1])
-    tail, eot = _after_answer(tpl, msgs, i, where)
+    where, kw = f'{tpl.source}: assistant turn {i}', ({'tools': tools} if tools else {})
+    prompt, full = tpl.render(msgs[:i], add_generation_prompt=True, **kw), tpl.render(msgs[:i + 1], **kw)
+    tail, eot = _after_answer(tpl, msgs, i, where, **kw)
     if not full.endswith(tail): raise SftplayError(f'{where}: what the template writes after the answer depends on the answer, so its end cannot be located')
     end = len(full) - len(tail)
     if full.startswith(prompt) and end >= len(prompt): return Turn(i, prompt, full[len(prompt):end] + eot, eot)
-    return _rebuilt_turn(tpl, msgs, i, prompt, where)
+    return _rebuilt_turn(tpl, msgs, i, prompt, where, **kw)
 
 # %% ../nbs/02_templating.ipynb #c1531cf0
 @dataclass
@@ -237,12 +238,12 @@ class Seq:
     turns: list          # the Turn of each span
     eos: bool = False    # EOS goes after the last span (the template writes no end-of-turn token; template.add_eos)
 
-def layout(tpl:ChatTemplate, msgs:list, train_on:str='all_turns', add_eos:bool=True) -> list:
+def layout(tpl:ChatTemplate, msgs:list, train_on:str='all_turns', add_eos:bool=True, tools:list=None) -> list:
     "The training sequences of a conversation: one holding every trained turn as inference met it, else one per turn"
     idx = [i for i, m in enumerate(msgs) if m['role'] == 'assistant']
     if not idx: return []
-    turns = [trained_turn(tpl, msgs, i) for i in (idx[-1:] if train_on == 'last_turn' else idx)]
-    full = tpl.render(msgs[:idx[-1] + 1])
+    turns = [trained_turn(tpl, msgs, i, tools) for i in (idx[-1:] if train_on == 'last_turn' else idx)]
+    full = tpl.render(msgs[:idx[-1] + 1], **({'tools': tools} if tools else {}))
     if all(full.startswith(t.prompt + t.generated) for t in turns):
         spans = [(len(t.prompt), len(t.prompt) + len(t.generated)) for t in turns]
         return [Seq(full[:spans[-1][1]], spans, turns, add_eos and not turns[-1].eot)]
@@ -281,9 +282,14 @@ def _messages(row, where:str='row') -> list:
     except (KeyError, TypeError, AttributeError) as e:
         raise SftplayError(f'{where}: not a structured chat row (missing {e}); expected {{"system", "user", "assistant"}} or {{"messages": [...]}}; run sftplay-process') from None
     for m in msgs:
-        if not isinstance(m.get('content'), str) or not isinstance(m.get('role'), str):
+        calls = m.get('role') == 'assistant' and m.get('tool_calls')
+        if not isinstance(m.get('role'), str) or not (isinstance(m.get('content'), str) or (calls and m.get('content') is None)):
             raise SftplayError(f"{where}: every message needs a text role and content, got {m!r:.80}")
     return msgs
+
+def _row_tools(row) -> dict:
+    "The render arguments a row brings: its `tools`, when it lists any"
+    return {'tools': row['tools']} if isinstance(row, dict) and row.get('tools') else {}
 
 # %% ../nbs/02_templating.ipynb #d6d51fdf
 def _fit(ids, labels, n_target, max_len, mode):
@@ -336,7 +342,7 @@ def _layouts(pairs, tpl, cfg) -> list:
     "The sequences of each `(where, row)`; errors name the row"
     out, t = [], cfg.template
     for where, row in pairs:
-        try: out.append(layout(tpl, _messages(row, where), t.train_on, t.add_eos))
+        try: out.append(layout(tpl, _messages(row, where), t.train_on, t.add_eos, **_row_tools(row)))
         except SftplayError as e: raise type(e)(f'{where}: {e}' if not str(e).startswith(where) else str(e)) from None
     return out
 
@@ -362,9 +368,10 @@ def encode_row(row, tok, tpl:ChatTemplate, cfg:Config) -> dict | None:
 def encode_prompt(messages:list, tok, tpl:ChatTemplate, cfg:Config,
                   truncation:str=None, # left | drop; None = cfg.template.truncation
                   truncate:bool=True, # False: no length limit (used by check_parity)
+                  tools:list=None, # the row's tools, rendered into the prompt by templates that list them
                  ) -> list:
     "Token ids of the prompt inference builds for `messages` (the final answer, if any, left out)"
-    ids = tok(prompt_text(tpl, messages), add_special_tokens=False)['input_ids']
+    ids = tok(prompt_text(tpl, messages, tools), add_special_tokens=False)['input_ids']
     s2s = cfg.model.type == 'seq2seq'
     eos = [tok.eos_token_id] if s2s and cfg.template.add_eos else []
     room = cfg.model.max_seq_len - len(eos) - (0 if s2s else 1)
@@ -551,7 +558,7 @@ def check_parity(rows, tok, tpl:ChatTemplate, cfg:Config, n:int=32,
         items = _encode_many([(where, row)], tok, tpl, cfg, None)[0]
         for seq, (item, _) in zip(seqs, items):
             if cfg.model.type == 'seq2seq':
-                p = encode_prompt(_messages(row, where), tok, tpl, cfg, truncate=False)
+                p = encode_prompt(_messages(row, where), tok, tpl, cfg, truncate=False, **_row_tools(row))
                 if item['input_ids'] != p: raise SftplayError(f'template parity failed for {where} ({tpl.source}): the encoder input is not the inference prompt')
                 continue
             check_item(item, seq if cfg.template.train_on_prompt is False else Seq(seq.text, [], []), tok, where, tpl.source, seq.eos)
@@ -569,8 +576,10 @@ def render_file(src, dst, tpl:ChatTemplate) -> int:
             msgs = _messages(row, f'{src}:{line}')
             i = _last_answer(msgs)
             try:
-                out = {'input': prompt_text(tpl, msgs), 'target': msgs[i]['content'] if i is not None else None}
-                if i is not None: out['trained'] = trained_turn(tpl, msgs, i).generated  # what carries loss: scaffold, answer, end-of-turn
+                tools = _row_tools(row).get('tools')
+                out = {'input': prompt_text(tpl, msgs, tools), 'target': msgs[i]['content'] if i is not None else None}
+                if i is not None and msgs[i].get('tool_calls'): out['target_calls'] = msgs[i]['tool_calls']
+                if i is not None: out['trained'] = trained_turn(tpl, msgs, i, tools).generated  # what carries loss: scaffold, answer, end-of-turn
             except SftplayError as e: raise SftplayError(f'{src}:{line}: {e}') from None
             f.write(json.dumps(out, ensure_ascii=False) + '\n'); n += 1
     return n
@@ -615,11 +624,11 @@ def preview_row(row, tok, tpl:ChatTemplate, cfg:Config, style:str=None) -> dict:
     "What training makes of `row`: prompt text and token count, its last item (`enc`, None if dropped), all that item's tokens (`full`), status, warnings"
     info = dict(prompt='', prompt_tokens=0, enc=None, full=None, status='error', warnings=[], items=0)
     try:
-        msgs = _with_style(_messages(row), style, cfg.style.mode)
-        info['prompt'] = prompt_text(tpl, msgs)
+        msgs, rt = _with_style(_messages(row), style, cfg.style.mode), _row_tools(row)
+        info['prompt'] = prompt_text(tpl, msgs, rt.get('tools'))
         info['prompt_tokens'] = len(tok(info['prompt'], add_special_tokens=False)['input_ids'])
-        encs = _encode_many([('row', msgs)], tok, tpl, cfg, cfg.model.max_seq_len)[0]
-        (full, _) = _encode_many([('row', msgs)], tok, tpl, cfg, None)[0][-1]
+        encs = _encode_many([('row', {'messages': msgs, **rt})], tok, tpl, cfg, cfg.model.max_seq_len)[0]
+        (full, _) = _encode_many([('row', {'messages': msgs, **rt})], tok, tpl, cfg, None)[0][-1]
     except SftplayError as e:
         info['warnings'] = [f'template error: {e}']; return info
     enc, status = encs[-1]
