@@ -302,6 +302,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                               'sftplay.plan.cuda_process_cap': ('plan.html#cuda_process_cap', 'sftplay/plan.py'),
                               'sftplay.plan.estimate_memory': ('plan.html#estimate_memory', 'sftplay/plan.py'),
                               'sftplay.plan.free_memory': ('plan.html#free_memory', 'sftplay/plan.py'),
+                              'sftplay.plan.gpu_budget': ('plan.html#gpu_budget', 'sftplay/plan.py'),
                               'sftplay.plan.lora_params': ('plan.html#lora_params', 'sftplay/plan.py'),
                               'sftplay.plan.model_config_file': ('plan.html#model_config_file', 'sftplay/plan.py'),
                               'sftplay.plan.model_shape': ('plan.html#model_shape', 'sftplay/plan.py'),

@@ -14,7 +14,7 @@ from typing import Literal, get_args, get_origin, get_type_hints
 import yaml
 from .config import (Config, _join, _plain, _root_of, _yaml_value, atomic_write, get_key, load_raw, merge,
                             read_yaml, schema_keys, validate)
-from .plan import GPU_SIZES_GB, model_shape, plan_budget, plan_from_config, plan_precision
+from .plan import GPU_SIZES_GB, gpu_budget, model_shape, plan_budget, plan_from_config, plan_precision
 
 # %% ../nbs/00d_panel.ipynb #48c48cde
 PANEL_GROUPS = {
@@ -73,7 +73,7 @@ def plan_line(cfg:Config) -> tuple:
     where = f'a GPU of {gb:g} GB' if gb != 'auto' else f"this machine's free {'memory' if cpu else 'GPU memory'}"
     what = f'{_count(shape.n_params)} parameters, {cfg.tuning.mode}, {plan_precision(cfg, cpu)}, on {where}'
     if p.fits: return f'fits: {what}: {p}', 'fits'
-    ok = [g for g in GPU_SIZES_GB if plan_from_config(cfg, g * 2**30, cpu=False, shape=shape).fits]
+    ok = [g for g in GPU_SIZES_GB if plan_from_config(cfg, gpu_budget(g), cpu=False, shape=shape).fits]
     more = f'; or plan for a GPU of {ok[0]} GB' if ok else f'; no GPU of up to {GPU_SIZES_GB[-1]} GB fits it as set'
     return f'does not fit: {what}: {p}{more}', 'over'
 

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['CPU_WORKING_SET', 'GPU_SIZES_GB', 'CUDA_CONTEXT_GB', 'ModelShape', 'shape_from_config', 'lora_params',
            'estimate_memory', 'BatchPlan', 'plan_batch', 'MemInfo', 'free_memory', 'cuda_process_cap',
-           'model_config_file', 'model_shape', 'plan_budget', 'plan_precision', 'plan_from_config']
+           'model_config_file', 'model_shape', 'gpu_budget', 'plan_budget', 'plan_precision', 'plan_from_config']
 
 # %% ../nbs/00c_plan.ipynb #c37f199d
 import json, math, os
@@ -222,10 +222,14 @@ def model_shape(name:str, root=None) -> ModelShape|None:
 GPU_SIZES_GB = (8, 12, 16, 24, 40, 80)  # the GPU sizes the config panel offers as a budget
 CUDA_CONTEXT_GB = 0.4  # what the CUDA context holds on a card before any tensor: an 8 GB card has ~7.6 GiB free
 
+def gpu_budget(gb:float) -> int:
+    "Bytes a run has on a GPU of `gb` GB: its size less the CUDA context"
+    return int((gb - CUDA_CONTEXT_GB) * 2**30)
+
 def plan_budget(cfg:Config) -> tuple:
     "(bytes, cpu) a run plans for: what is free on the GPU train.memory_budget_gb names, or on this machine's device"
     gb = cfg.train.memory_budget_gb
-    if gb != 'auto': return int((gb - CUDA_CONTEXT_GB) * 2**30), False
+    if gb != 'auto': return gpu_budget(gb), False
     m = free_memory()
     return m.free, m.device == 'cpu'
 
