@@ -11,9 +11,10 @@
 // SPEC: {playwright, chromium, url, token, notebook, shots, timeout_s, height (of the page, px; 1000), panel,
 //       steps: [STEP, ...]}, or one STEP's keys in SPEC itself.
 // STEP: {control, action: ['select', index or label] | ['fill', text] | ['press', key], watch, expect,
-//        disabled: [selector, ...], enabled: [selector, ...], texts: {selector: text, ...}}
-// `panel` is a CSS selector; `control`, `watch` and those of `disabled` / `enabled` / `texts` are selectors inside it;
-// `expect` is text `watch` must contain after the action (and not before); each of `texts` must contain its text too.
+//        disabled: [selector, ...], enabled: [selector, ...], texts: {selector: text, ...}, titles: {selector: text}}
+// `panel` is a CSS selector; `control`, `watch` and every other selector of a step are inside it;
+// `expect` is text `watch` must contain after the action (and not before); each of `texts` must contain its text too,
+// and each of `titles` must hold an element whose title (its tooltip) is its text.
 // A control is disabled when it, or an input, select, textarea, button or slider in it, is. Screenshots go to `shots`:
 // step<N>.png after each step, then after.png and panel.png; or failure.png.
 'use strict';
@@ -127,6 +128,11 @@ async function runStep(page, panel, step, n) {
   for (const [sel, want] of Object.entries(step.texts || {})) {
     await page.waitForFunction(text, [spec.panel, sel, want], { timeout: ms(30), polling: 200 })
       .catch(() => { throw new Error(`step ${n}: ${sel} does not show ${JSON.stringify(want)}`); });
+  }
+  for (const [sel, want] of Object.entries(step.titles || {})) {
+    const titles = await panel.locator(sel).first()
+      .evaluate(el => [...el.querySelectorAll('[title]')].map(e => e.title));
+    if (!titles.includes(want)) throw new Error(`step ${n}: no tooltip ${JSON.stringify(want)} in ${sel}: ${titles}`);
   }
   const after = await watch.innerText();
   await page.screenshot({ path: path.join(spec.shots, `step${n}.png`) });
