@@ -178,7 +178,7 @@ install-browser:  ## Debian's chromium (apt, if /usr/bin/chromium is missing) an
 test-client: install  ## run every numbered notebook top to bottom in a real Jupyter kernel (nbclient)
 	$(BIN)/nbdev-test --flags client --cell-timeout 3600 --verbose nbs/90_client_tests.ipynb
 
-test-browser: install install-browser  ## JupyterLab + headless Chromium: run 02_templating, drive its PromptPreview panel
+test-browser: install install-browser  ## JupyterLab + headless Chromium: drive PromptPreview (02_templating) and ConfigPanel (00d_panel)
 	$(BIN)/nbdev-test --flags browser --cell-timeout 1200 --verbose nbs/90_client_tests.ipynb
 
 full-pipeline: process style render  ## process -> style -> render: the data steps, ready to train

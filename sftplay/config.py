@@ -122,6 +122,9 @@ class TrainCfg:
     effective_batch_size: int = opt(16, 'rows per optimizer step = micro_batch_size x grad_accum x number of GPUs', lo=1)
     micro_batch_size: Literal['auto'] | int = opt('auto', 'rows per forward pass; auto = largest that fits free memory (see plan_batch)')
     grad_accum: Literal['auto'] | int = opt('auto', 'forward passes per optimizer step; auto = effective_batch_size / micro_batch_size')
+    memory_budget_gb: Literal['auto'] | float = opt(
+        'auto', 'the GPU the batch plan is for, by its size in GB (8 = an 8 GB card, of which 0.4 GB is left to CUDA '
+        'itself); auto = the free memory of the device when training starts', lo=1.0)
     gradient_checkpointing: bool = opt(True, 'recompute activations in backward: ~30% slower, activation memory / n_layers')
     precision: Literal['auto', 'fp32', 'fp16', 'bf16'] = opt('auto', 'compute precision; auto = bf16 on GPUs that have it, else fp16 on GPU, fp32 on CPU')
     optim: str = opt('adamw_torch', 'optimizer name as in transformers (adamw_torch, adamw_8bit, paged_adamw_8bit...)')

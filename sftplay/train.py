@@ -23,7 +23,7 @@ import_bitsandbytes()  # quietly and offline, before transformers' Trainer impor
 from transformers import AttentionInterface, PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
-from .plan import CPU_WORKING_SET, free_memory, plan_batch, shape_from_config
+from .plan import plan_from_config, shape_from_config
 from .models import load_tokenizer, model_source
 from .data import to_messages
 from .templating import SFTCollator, SFTDataset, LengthGroupedSampler, answer_shape, check_parity, load_template
@@ -164,21 +164,12 @@ def load_unsloth(cfg:Config, precision:str|None=None):
 
 # %% ../nbs/03_train.ipynb #04f7af69
 def plan_for(cfg:Config, model, precision:str='fp32', free:int|None=None):
-    "The BatchPlan of a run: micro-batch and accumulation for the model, mode and free memory"
-    t = cfg.train
+    "The BatchPlan of a run: `plan_from_config` with the loaded model's shape, parameter count and device"
     base = model.get_base_model() if hasattr(model, 'get_base_model') else model
-    n = sum(p.numel() for p in base.parameters())
-    if getattr(base, 'is_loaded_in_4bit', False): n = sum(p.numel() * (2 if p.dtype == torch.uint8 else 1) for p in base.parameters())
-    shape = shape_from_config(base.config, n_params=n)
-    pb = 4 if precision == 'fp32' else 2
-    free = free if free is not None else free_memory().free
-    mb = None if t.micro_batch_size == 'auto' else t.micro_batch_size
-    plan = plan_batch(shape, cfg.tuning.mode, cfg.model.max_seq_len, t.effective_batch_size, free, t.gradient_checkpointing,
-                      cfg.tuning.lora.r, param_bytes=pb, act_bytes=pb, load_in_8bit=cfg.tuning.load_in_8bit,
-                      world_size=world_size(), micro_batch=mb,
-                      working_set=CPU_WORKING_SET if next(base.parameters()).device.type == 'cpu' else None)
-    if t.grad_accum != 'auto': plan.grad_accum = t.grad_accum
-    return plan
+    ps = [p for name, p in base.named_parameters() if 'lora_' not in name]  # the base's own weights, as in its config
+    n = sum(p.numel() * (2 if p.dtype == torch.uint8 else 1) for p in ps)  # 4-bit weights: two per stored byte
+    cpu = next(base.parameters()).device.type == 'cpu'
+    return plan_from_config(cfg, free, precision, cpu, shape_from_config(base.config, n_params=n), world_size())
 
 # %% ../nbs/03_train.ipynb #9e5f92df
 def claim_run_dirs(cfg:Config, resume:bool=False) -> tuple:

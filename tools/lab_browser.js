@@ -1,16 +1,22 @@
 #!/usr/bin/env node
 // Drive JupyterLab in headless Chromium for nbs/90_client_tests.ipynb (`make test-browser`), as a user would:
-// open a notebook, Run > Run All Cells, wait until every cell ran, then change one control of a widget panel and
-// wait for another part of the panel to show the expected text. Prints one JSON line, {ok: true, ...} or
+// open a notebook, Run > Run All Cells, wait until every cell ran, then change controls of a widget panel, one step
+// at a time, and after each wait for another part of the panel to show the expected text (and for controls to be
+// disabled or enabled, when the step says so). Prints one JSON line, {ok: true, ...} or
 // {ok: false, error}, and exits 0 or 1. The server must run with --LabApp.expose_app_in_browser=True (for
 // window.jupyterapp, read to check each cell's outputs) and a kernel that starts without asking.
 //
 //   node tools/lab_browser.js SPEC.json
 //
-// SPEC: {playwright, chromium, url, token, notebook, shots, timeout_s,
-//        panel, control, action: ['select', index] | ['fill', text] | ['press', key], watch, expect}
-// `panel` is a CSS selector; `control` and `watch` are selectors inside it; `expect` is text `watch` must contain
-// after the action (and not before). Screenshots go to `shots`: after.png and panel.png, or failure.png.
+// SPEC: {playwright, chromium, url, token, notebook, shots, timeout_s, height (of the page, px; 1000), panel,
+//       steps: [STEP, ...]}, or one STEP's keys in SPEC itself.
+// STEP: {control, action: ['select', index or label] | ['fill', text] | ['press', key], watch, expect,
+//        disabled: [selector, ...], enabled: [selector, ...], texts: {selector: text, ...}, titles: {selector: text}}
+// `panel` is a CSS selector; `control`, `watch` and every other selector of a step are inside it;
+// `expect` is text `watch` must contain after the action (and not before); each of `texts` must contain its text too,
+// and each of `titles` must hold an element whose title (its tooltip) is its text.
+// A control is disabled when it, or an input, select, textarea, button or slider in it, is. Screenshots go to `shots`:
+// step<N>.png after each step, then after.png and panel.png; or failure.png.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -82,11 +88,55 @@ async function runAll(page) {
 }
 
 async function act(control, [kind, value]) {
-  if (kind === 'select') return control.locator('select').selectOption({ index: value });
+  if (kind === 'select') {
+    return control.locator('select').selectOption(typeof value === 'string' ? { label: value } : { index: value });
+  }
   const input = control.locator('input, textarea, .noUi-handle').first();
   if (kind === 'fill') { await input.fill(String(value)); return input.press('Enter'); }
   if (kind === 'press') { await input.focus(); return input.press(value); }
   throw new Error(`unknown action ${kind}`);
+}
+
+// Whether the element at `sel` inside the panel is disabled (null: there is none); a widget greys out its own inputs.
+const disabledIn = ([p, sel]) => {
+  const el = document.querySelector(p)?.querySelector(sel);
+  if (!el) return null;
+  return el.matches('[disabled], .mod-disabled') ||
+    !!el.querySelector('input:disabled, select:disabled, textarea:disabled, button:disabled, .noUi-target[disabled]');
+};
+
+// One step: act on a control, wait for `watch` to show `expect` and for the controls to be disabled / enabled as said.
+async function runStep(page, panel, step, n) {
+  const watch = panel.locator(step.watch).first();
+  const shows = async () => JSON.stringify((await watch.innerText()).slice(0, 300));
+  const before = await watch.innerText();
+  const expect = JSON.stringify(step.expect);
+  if (before.includes(step.expect)) throw new Error(`step ${n}: ${step.watch} shows ${expect} before the change`);
+  await act(panel.locator(step.control).first(), step.action);
+  const text = ([p, w, want]) => (document.querySelector(p)?.querySelector(w)?.innerText || '').includes(want);
+  await page.waitForFunction(text, [spec.panel, step.watch, step.expect], { timeout: ms(60), polling: 200 })
+    .catch(async () => { throw new Error(`step ${n}: ${step.watch} did not show ${expect} within 60 s of the change; `
+                                         + `it shows ${await shows()}`); });
+  for (const [want, sels] of [[true, step.disabled || []], [false, step.enabled || []]]) {
+    for (const sel of sels) {
+      const where = JSON.stringify([spec.panel, sel]);
+      await page.waitForFunction(`(${disabledIn})(${where}) === ${want}`, null, { timeout: ms(30), polling: 200 })
+        .catch(async () => { throw new Error(`step ${n}: ${sel} is not ${want ? 'disabled' : 'enabled'} (disabled: `
+                                             + `${await page.evaluate(disabledIn, [spec.panel, sel])})`); });
+    }
+  }
+  for (const [sel, want] of Object.entries(step.texts || {})) {
+    await page.waitForFunction(text, [spec.panel, sel, want], { timeout: ms(30), polling: 200 })
+      .catch(() => { throw new Error(`step ${n}: ${sel} does not show ${JSON.stringify(want)}`); });
+  }
+  for (const [sel, want] of Object.entries(step.titles || {})) {
+    const titles = await panel.locator(sel).first()
+      .evaluate(el => [...el.querySelectorAll('[title]')].map(e => e.title));
+    if (!titles.includes(want)) throw new Error(`step ${n}: no tooltip ${JSON.stringify(want)} in ${sel}: ${titles}`);
+  }
+  const after = await watch.innerText();
+  await page.screenshot({ path: path.join(spec.shots, `step${n}.png`) });
+  return { before, after };
 }
 
 (async () => {
@@ -96,7 +146,7 @@ async function act(control, [kind, value]) {
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
            '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
   });
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  const page = await browser.newPage({ viewport: { width: 1400, height: spec.height || 1000 } });
   page.setDefaultTimeout(ms(60));
   const errors = [];
   page.on('pageerror', e => errors.push(String(e)));
@@ -106,17 +156,11 @@ async function act(control, [kind, value]) {
     const panel = page.locator(spec.panel).first();
     await panel.waitFor({ state: 'visible', timeout: ms(60) });
     await panel.scrollIntoViewIfNeeded();
-    const watch = panel.locator(spec.watch).first();
-    const before = await watch.innerText();
-    if (before.includes(spec.expect)) throw new Error(`${spec.watch} shows ${JSON.stringify(spec.expect)} before the change`);
-    await act(panel.locator(spec.control).first(), spec.action);
-    await page.waitForFunction(([p, w, want]) => (document.querySelector(p)?.querySelector(w)?.innerText || '').includes(want),
-      [spec.panel, spec.watch, spec.expect], { timeout: ms(60), polling: 200 })
-      .catch(async () => { throw new Error(`${spec.watch} did not show ${JSON.stringify(spec.expect)} within 60 s of the change; it shows ${JSON.stringify((await watch.innerText()).slice(0, 300))}`); });
-    const after = await watch.innerText();
+    const steps = [];
+    for (const [i, step] of (spec.steps || [spec]).entries()) steps.push(await runStep(page, panel, step, i + 1));
     await panel.screenshot({ path: path.join(spec.shots, 'panel.png') });
     await page.screenshot({ path: path.join(spec.shots, 'after.png') });
-    finish({ ok: true, cells, before, after, errors }, 0);
+    finish({ ok: true, cells, before: steps[0].before, after: steps[steps.length - 1].after, steps, errors }, 0);
   } catch (e) {
     await page.screenshot({ path: path.join(spec.shots, 'failure.png') }).catch(() => {});
     finish({ ok: false, error: String(e.message || e).split('\n').slice(0, 8).join('\n'), errors }, 1);
