@@ -278,8 +278,8 @@ def served_template(tpl:ChatTemplate) -> str:
 # %% ../nbs/02_templating.ipynb #a1d0c202
 _MARKER = re.compile(r'<\|[^<>|\s]{1,40}\|>|<｜[^<>｜]{1,40}｜>|<\|[A-Za-z_]{1,30}>|<[A-Za-z_]{1,30}\|>'
                      r'|\[/?[A-Z][A-Z_]{1,30}\]|</?[a-z][a-z_]{0,30}>')  # <|x|> <｜x｜> <|x> <x|> [INST] <x> </x>
-_TOKEN_PROBE = [{'role': r, 'content': f'SFTPLAYxTOKENx{i}'} for i, r in enumerate(['system', 'user', 'assistant', 'user',
-                                                                                  'assistant'])]
+_TOKEN_PROBE = [{'role': r, 'content': f'SFTPLAYxTOKENx{i}'}
+                for i, r in enumerate(['system', 'user', 'assistant', 'user', 'assistant'])]
 
 def template_markers(tpl:ChatTemplate) -> list:
     "The special-token-like strings (<|im_end|>, [INST], <start_of_turn>...) the template writes around messages"
