@@ -450,6 +450,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                     'sftplay.templating.template_markers': ('templating.html#template_markers', 'sftplay/templating.py'),
                                     'sftplay.templating.trained_turn': ('templating.html#trained_turn', 'sftplay/templating.py')},
             'sftplay.testing': { 'sftplay.testing._jsonl': ('testing.html#_jsonl', 'sftplay/testing.py'),
+                                 'sftplay.testing.end_logits': ('testing.html#end_logits', 'sftplay/testing.py'),
                                  'sftplay.testing.force_avx512bf16': ('testing.html#force_avx512bf16', 'sftplay/testing.py'),
                                  'sftplay.testing.project_root': ('testing.html#project_root', 'sftplay/testing.py'),
                                  'sftplay.testing.run_cli': ('testing.html#run_cli', 'sftplay/testing.py'),
