@@ -57,6 +57,22 @@ class LoraCfg:
     dropout: float = opt(0.05, 'dropout on the adapter input; 0 disables it (and saves a copy of each input)', lo=0.0, hi=0.99)
     target_modules: Literal['auto'] | list[str] = opt('auto', 'auto = every linear layer except the output head, or a list of module names')
     bias: Literal['none', 'all', 'lora_only'] = opt('none', 'train biases too: none (smallest adapter) | all | lora_only')
+    use_dora: bool = opt(False, 'DoRA: a learned magnitude per output row beside the low-rank direction; often better '
+                         'at low r; costs a vector per adapted layer, one more activation per adapted output and '
+                         'slower steps (each adapted weight\'s norm is recomputed every step)')
+    use_rslora: bool = opt(False, 'rsLoRA: scale updates by alpha / sqrt(r) instead of alpha / r, so high ranks keep '
+                           'learning (retune alpha when switching); no memory or speed cost')
+    init: Literal['default', 'gaussian', 'pissa', 'olora', 'loftq'] = opt('default',
+        'adapter start: default (A random, B zero: a no-op) | gaussian | pissa / olora (from the top singular '
+        'vectors / a QR of each weight, often faster to converge; one SVD or QR per layer at start; mode lora only; '
+        'saved as a rank-2r adapter on the original base) | loftq (qlora on a CUDA GPU: adapters offset the 4-bit '
+        'rounding)')
+    loraplus_lr_ratio: float | None = opt(None, 'LoRA+: the B matrices learn at learning_rate x this (paper: 16, with '
+                                          'about half the usual learning_rate); null = off; no memory or speed cost',
+                                          lo=1.0)
+    modules_to_save: list[str] = opt([], 'modules trained whole beside the adapters, e.g. [lm_head]: each costs a '
+                                     'copy of its weights + 16 bytes/param of gradient and Adam state, saved in the '
+                                     'adapter (new chat tokens need only template.add_tokens)')
 
 @dataclass
 class TuningCfg:
@@ -102,6 +118,10 @@ class TemplateCfg:
     kwargs: dict[str, Any] = opt({}, 'variables passed to the template at training, eval, infer and merge, e.g. {enable_thinking: false} (Qwen3), {reasoning_effort: low} (gpt-oss)')
     system: Literal['auto', 'keep', 'fold', 'drop'] = opt('auto', 'system messages: keep | fold into the first user turn | drop; auto = keep where the template has a system role, else fold')
     date: str | None = opt(None, 'the day strftime_now() gives templates (YYYY-MM-DD), so rows encode alike on any day; null = the day training starts, recorded in the run')
+    add_tokens: Literal['auto', 'none'] | list[str] = opt('none',
+        'special tokens the template writes that the tokenizer lacks (ChatML on a base Llama): auto = add them | '
+        '[list] = add these (their rows train even when present) | none = refuse such a template; only the added '
+        'rows train (a few KiB), the embeddings grow to a multiple of 64 rows, the run saves its tokenizer')
     train_on_prompt: bool = opt(False, 'also train on prompt tokens (default: only answer tokens + EOS carry loss)')
     train_on: Literal['all_turns', 'last_turn'] = opt('all_turns', 'multi-turn rows: every assistant turn carries loss, or only the last')
     truncation: Literal['left', 'drop'] = opt('left', 'row longer than max_seq_len: cut the prompt from the left, or drop the row; the answer is never cut')
@@ -129,6 +149,9 @@ class TrainCfg:
     precision: Literal['auto', 'fp32', 'fp16', 'bf16'] = opt('auto', 'compute precision; auto = bf16 on GPUs that have it, else fp16 on GPU, fp32 on CPU')
     optim: str = opt('adamw_torch', 'optimizer name as in transformers (adamw_torch, adamw_8bit, paged_adamw_8bit...)')
     seed: int = opt(42, 'seed for weights init of adapters, data order and dropout')
+    neftune_noise_alpha: float | None = opt(None, 'NEFTune: uniform noise of alpha / sqrt(row tokens x hidden) on the '
+                                            'input embeddings while training (paper: 5), can help small instruction '
+                                            'sets; null = off; no memory or speed cost', lo=0.0)
 
 @dataclass
 class CheckpointCfg:
@@ -322,6 +345,31 @@ def _build(cls, d, prefix, errs):
         if v is not _BAD: kw[f.name] = v; _in_range(f, v, _join(prefix, f.name), errs)
     return cls(**kw)
 
+# %% ../nbs/00_config.ipynb #a1d0c002
+_PEFT_ONLY = {'tuning.lora.use_dora': False, 'tuning.lora.use_rslora': False, 'tuning.lora.init': 'default',
+              'tuning.lora.loraplus_lr_ratio': None, 'tuning.lora.modules_to_save': [], 'template.add_tokens': 'none'}
+
+def _adapter_combinations(cfg) -> list:
+    "Problems `(key, message)` with the adapter options (DoRA, rsLoRA, init, LoRA+, modules_to_save, add_tokens)"
+    p, t, init = [], cfg.tuning, cfg.tuning.lora.init
+    if init == 'loftq' and t.mode != 'qlora':
+        p.append(('tuning.lora.init', f'loftq makes the adapters offset the 4-bit rounding of the base, so it needs '
+                  f'tuning.mode=qlora (mode is {t.mode}); with a 16-bit base use default, gaussian, pissa or olora'))
+    if init in ('pissa', 'olora') and (t.mode == 'qlora' or t.load_in_8bit):
+        p.append(('tuning.lora.init', f'{init} rewrites the base weights it starts from, which a 4-/8-bit base cannot '
+                  'hold exactly (a reloaded run would meet other weights); use tuning.mode=lora with a 16-bit base, '
+                  'or init loftq with qlora'))
+    if t.backend == 'unsloth':
+        p += [(k, 'sftplay passes this to peft, not to Unsloth; set tuning.backend=bnb, or leave it at its default')
+              for k, v in _PEFT_ONLY.items() if get_key(cfg, k) not in (v, [])]
+    add = cfg.template.add_tokens
+    if add not in ('none', []) and cfg.model.type != 'causal':
+        p.append(('template.add_tokens', 'sftplay adds tokens to causal models only; use a template whose tokens the '
+                  'tokenizer has, or none'))
+    if isinstance(add, list) and any(not s.strip() for s in add):
+        p.append(('template.add_tokens', 'an empty token; list the token strings, e.g. [<|im_start|>, <|im_end|>]'))
+    return p
+
 # %% ../nbs/00_config.ipynb #d3764988
 def check_combinations(cfg) -> list:
     "Problems `(key, message)` with combinations of otherwise valid values"
@@ -345,7 +393,7 @@ def check_combinations(cfg) -> list:
     if cfg.template.date is not None and not re.fullmatch(r'\d{4}-\d\d-\d\d', str(cfg.template.date)):
         p.append(('template.date', f'{cfg.template.date!r} is not a date; write YYYY-MM-DD, or null for the day training starts'))
     if cfg.generation.do_sample and cfg.generation.temperature <= 0: p.append(('generation.temperature', 'must be > 0 when do_sample is true'))
-    return p
+    return p + _adapter_combinations(cfg)
 
 # %% ../nbs/00_config.ipynb #73782c1e
 def read_yaml(path) -> dict:

@@ -15,7 +15,8 @@ from .config import Config, SftplayError, atomic_write, check_writable, command,
 from .data import to_messages
 from .templating import prompt_text
 from .metrics import ROUGE_TYPES, call_scores, parse_calls, per_row_scores, reference_calls, score
-from .run import generate, load_model, load_trained, output_folder, prompt_messages, run_folder, split_rows
+from .run import (fit_embeddings, generate, load_model, load_trained, output_folder, prompt_messages, run_folder,
+                         split_rows)
 
 # %% ../nbs/04_eval.ipynb #b22ad881
 def reference(row:dict) -> str:
@@ -93,7 +94,8 @@ def evaluate_run(cfg:Config, run_dir=None, split:str|None=None, max_rows:int|Non
     res = {'trained': rep.metrics}
     if base:
         del model
-        brep = evaluate_model(load_model(ecfg, quantize=False).eval(), tok, tpl, ecfg, rows, progress)
+        base_model = fit_embeddings(load_model(ecfg, quantize=False), tok)  # rows for tokens the run added
+        brep = evaluate_model(base_model.eval(), tok, tpl, ecfg, rows, progress)
         with writing(out_dir): write_eval(brep, out_dir, tpl, ecfg, tag='_base' + tag)
         res['base'] = brep.metrics
     return res

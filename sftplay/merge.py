@@ -13,7 +13,8 @@ import torch
 from .config import Config, SftplayError, atomic_folder, check_writable, command, writing
 from .models import load_tokenizer
 from .templating import encode_prompt, load_template
-from .run import attach_adapter, load_model, load_run, output_folder, prompt_messages, run_folder, save_run, split_rows
+from .run import (attach_adapter, fit_embeddings, load_model, load_run, output_folder, prompt_messages,
+                         run_folder, save_run, split_rows)
 
 # %% ../nbs/06_merge.ipynb #ac37836f
 def _dec(model) -> dict:
@@ -84,7 +85,7 @@ def merge_run(run_dir, out, dtype:str|None=None, atol:float|None=None) -> MergeR
     tok = load_tokenizer(cfg, name=str(run_dir)); tpl = load_template(cfg, tok)
     prompts = _sample_prompts(cfg, tok, tpl)
     if (run_dir/'adapter_config.json').exists():
-        base = load_model(cfg, quantize=False, precision='fp32').eval()
+        base = fit_embeddings(load_model(cfg, quantize=False, precision='fp32'), tok).eval()  # grown: added tokens
         adapted = attach_adapter(base, run_dir, cfg).eval()
         ref = logits_on(adapted, prompts)
         merged = adapted.merge_and_unload().eval()

@@ -4,12 +4,13 @@
 
 # %% auto #0
 __all__ = ['ChatTemplate', 'make_template', 'load_template', 'prompt_text', 'ParityError', 'Turn', 'trained_turn', 'Seq',
-           'layout', 'answer_shape', 'answer_text', 'served_template', 'encode_items', 'encode_row', 'encode_prompt',
-           'SFTDataset', 'SFTCollator', 'LengthGroupedSampler', 'check_item', 'check_parity', 'render_file',
-           'sftplay_render', 'preview_row', 'row_warnings', 'mask_html', 'preview_html', 'PromptPreview']
+           'layout', 'answer_shape', 'answer_text', 'served_template', 'template_markers', 'missing_tokens',
+           'add_template_tokens', 'encode_items', 'encode_row', 'encode_prompt', 'SFTDataset', 'SFTCollator',
+           'LengthGroupedSampler', 'check_item', 'check_parity', 'render_file', 'sftplay_render', 'preview_row',
+           'row_warnings', 'mask_html', 'preview_html', 'PromptPreview']
 
 # %% ../nbs/02_templating.ipynb #3f709973
-import html, itertools, json, re, traceback, warnings
+import dataclasses, html, itertools, json, re, traceback, warnings
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -274,6 +275,35 @@ def served_template(tpl:ChatTemplate) -> str:
     if not tpl.kwargs: return tpl.text
     sets = ''.join(f'{{%- set {k} = {_literal(v)} -%}}\n' for k, v in tpl.kwargs.items() if re.fullmatch(r'[A-Za-z_]\w*', k))
     return f'{{#- set by sftplay from template.kwargs of the run that trained this model -#}}\n{sets}{tpl.text}'
+
+# %% ../nbs/02_templating.ipynb #a1d0c202
+_MARKER = re.compile(r'<\|[^<>|\s]{1,40}\|>|<｜[^<>｜]{1,40}｜>|<\|[A-Za-z_]{1,30}>|<[A-Za-z_]{1,30}\|>'
+                     r'|\[/?[A-Z][A-Z_]{1,30}\]|</?[a-z][a-z_]{0,30}>')  # <|x|> <｜x｜> <|x> <x|> [INST] <x> </x>
+_TOKEN_PROBE = [{'role': r, 'content': f'SFTPLAYxTOKENx{i}'}
+                for i, r in enumerate(['system', 'user', 'assistant', 'user', 'assistant'])]
+
+def template_markers(tpl:ChatTemplate) -> list:
+    "The special-token-like strings (<|im_end|>, [INST], <start_of_turn>...) the template writes around messages"
+    text = tpl.render(_TOKEN_PROBE) + tpl.render(_TOKEN_PROBE[:4], add_generation_prompt=True)
+    return list(dict.fromkeys(_MARKER.findall(re.sub(r'SFTPLAYxTOKENx\d', '\n', text))))
+
+def missing_tokens(tpl:ChatTemplate, tok) -> list:
+    "The template's markers that the tokenizer `tok` does not encode as one token"
+    return [m for m in template_markers(tpl) if len(tok(m, add_special_tokens=False)['input_ids']) != 1]
+
+# %% ../nbs/02_templating.ipynb #a1d0c206
+def add_template_tokens(cfg:Config, tok, tpl:ChatTemplate) -> tuple:
+    "`(template, tokens whose rows train)`: the markers `tok` lacks added per template.add_tokens (auto | list | none)"
+    want, missing = cfg.template.add_tokens, missing_tokens(tpl, tok)
+    want = missing if want == 'auto' else [] if want == 'none' else list(want)
+    if rest := [m for m in missing if m not in want]:
+        raise SftplayError(f"{tpl.source}: the tokenizer of {cfg.model.name} lacks {', '.join(rest)}, so each would "
+                           'train as several pieces and generation could not stop at one token; set '
+                           'template.add_tokens: auto to add them as special tokens (only their embedding rows '
+                           'train), or use a template made for this tokenizer')
+    new = [t for t in want if len(tok(t, add_special_tokens=False)['input_ids']) != 1]
+    if new: tok.add_special_tokens({'extra_special_tokens': new}, replace_extra_special_tokens=False)
+    return dataclasses.replace(tpl, tokens=_special_tokens(tok), specials=_specials(tok)), want
 
 # %% ../nbs/02_templating.ipynb #09ab72f2
 def _messages(row, where:str='row') -> list:

@@ -4,13 +4,14 @@
 
 # %% auto #0
 __all__ = ['PACKED_SDPA', 'REPORT_TO', 'packed_sdpa', 'use_packed_attention', 'linear_module_names', 'add_adapters',
-           'trainable_params', 'world_size', 'load_unsloth', 'plan_for', 'claim_run_dirs', 'latest_checkpoint',
-           'peak_memory', 'SFTTrainer', 'training_args', 'generation_eval', 'JsonlLogs', 'read_logs', 'plot_run',
-           'log_line', 'ProgressLog', 'fsdp_requested', 'fsdp_refusal', 'fsdp_on_cpu', 'gathered_state_dict',
-           'TrainResult', 'save_final', 'score_for', 'train', 'trackio_logs', 'sftplay_train']
+           'trainable_params', 'loftq_refusal', 'plain_lora', 'world_size', 'load_unsloth', 'adapter_options',
+           'plan_for', 'claim_run_dirs', 'latest_checkpoint', 'peak_memory', 'SFTTrainer', 'training_args',
+           'generation_eval', 'JsonlLogs', 'read_logs', 'plot_run', 'log_line', 'ProgressLog', 'fsdp_requested',
+           'fsdp_refusal', 'fsdp_on_cpu', 'gathered_state_dict', 'TrainResult', 'save_final', 'score_for', 'train',
+           'trackio_logs', 'sftplay_train']
 
 # %% ../nbs/03_train.ipynb #5d485abb
-import datetime, hashlib, inspect, json, math, os, random, resource, shutil, sys, time
+import datetime, functools, hashlib, inspect, json, math, os, random, resource, shutil, sys, time
 from dataclasses import dataclass, field
 from pathlib import Path
 import torch
@@ -26,9 +27,11 @@ from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 from .plan import plan_from_config, shape_from_config
 from .models import load_tokenizer, model_source
 from .data import to_messages
-from .templating import SFTCollator, SFTDataset, LengthGroupedSampler, answer_shape, check_parity, load_template
+from .templating import (SFTCollator, SFTDataset, LengthGroupedSampler, add_template_tokens, answer_shape,
+                                check_parity, load_template)
 from .metrics import score
-from .run import DTYPES, generate, load_model, prompt_messages, resolve_precision, save_run, split_rows
+from .run import (DTYPES, fit_embeddings, generate, load_model, prompt_messages, resolve_precision, save_run,
+                         split_rows)
 
 # %% ../nbs/03_train.ipynb #c2d3e4f5
 PACKED_SDPA = 'sftplay_packed_sdpa'
@@ -94,7 +97,20 @@ def linear_module_names(model) -> list:
     return sorted({n.rpartition('.')[2] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and m is not head})
 
 # %% ../nbs/03_train.ipynb #90fd932b
-def add_adapters(model, cfg:Config):
+_INIT = {'default': True, 'gaussian': 'gaussian', 'pissa': 'pissa', 'olora': 'olora', 'loftq': True}  # peft's names
+
+def _token_rows(model, ids, whole) -> dict|None:
+    "trainable_token_indices for rows `ids`: the input embeddings, and an untied output head (none trained `whole`)"
+    if not len(ids): return None
+    names = {id(m): n for n, m in model.named_modules()}
+    emb, head = model.get_input_embeddings(), model.get_output_embeddings()
+    mods = [emb] + ([head] if head is not None and head.weight is not emb.weight else [])
+    out = {names[id(m)]: list(ids) for m in mods if names[id(m)].rpartition('.')[2] not in whole}
+    return out or None
+
+def add_adapters(model, cfg:Config,
+                 tokens=(), # ids of tokens whose embedding rows train (template.add_tokens)
+                ):
     "The model ready to train: LoRA adapters per `cfg.tuning` (qlora/lora), or the model itself (full)"
     from peft import LoraConfig, TaskType, get_peft_model, prepare_model_for_kbit_training
     t = cfg.tuning
@@ -106,13 +122,51 @@ def add_adapters(model, cfg:Config):
     targets = have if t.lora.target_modules == 'auto' else t.lora.target_modules
     if missing := [x for x in targets if x not in have]:
         raise SftplayError(f"tuning.lora.target_modules: {', '.join(missing)} not in this model; its linear layers are {', '.join(have)} (or use auto)")
-    lc = LoraConfig(r=t.lora.r, lora_alpha=t.lora.alpha, lora_dropout=t.lora.dropout, target_modules=targets, bias=t.lora.bias,
-                    task_type=TaskType.CAUSAL_LM if cfg.model.type == 'causal' else TaskType.SEQ_2_SEQ_LM)
-    return get_peft_model(model, lc)
+    lo = t.lora
+    lc = LoraConfig(r=lo.r, lora_alpha=lo.alpha, lora_dropout=lo.dropout, target_modules=targets, bias=lo.bias,
+                    task_type=TaskType.CAUSAL_LM if cfg.model.type == 'causal' else TaskType.SEQ_2_SEQ_LM,
+                    use_dora=lo.use_dora, use_rslora=lo.use_rslora, init_lora_weights=_INIT[lo.init],
+                    modules_to_save=lo.modules_to_save or None,
+                    trainable_token_indices=_token_rows(model, tokens, lo.modules_to_save))
+    model = get_peft_model(model, lc)
+    if lo.init in ('pissa', 'olora'):  # kept to save the trained adapter as plain LoRA on the original base
+        model.sftplay_initial = {n: p.detach().clone() for n, p in model.named_parameters() if '.lora_' in n}
+    if lo.init == 'loftq': _loftq(model, cfg)
+    return model
 
 def trainable_params(model) -> tuple:
     "(trainable, total) parameter counts"
     return sum(p.numel() for p in model.parameters() if p.requires_grad), sum(p.numel() for p in model.parameters())
+
+# %% ../nbs/03_train.ipynb #a1d0c410
+def loftq_refusal(cfg:Config) -> str|None:
+    "Why `cfg`'s LoftQ start cannot run here (None when it can, or when the run does not ask for it)"
+    if cfg.tuning.mode == 'full' or cfg.tuning.lora.init != 'loftq' or torch.cuda.is_available(): return None
+    return ('tuning.lora.init loftq: peft 0.21 computes LoftQ on a CUDA (or XPU) GPU only; train on a GPU, or use '
+            'init default, gaussian (or pissa/olora with mode lora) here')
+
+def _loftq(model, cfg):
+    "LoftQ start of the adapters of a 4-bit `model` from its base's original (safetensors) weights"
+    from peft import replace_lora_weights_loftq
+    if why := loftq_refusal(cfg): raise SftplayError(why)
+    src = model_source(cfg.model.name, cfg.root)
+    replace_lora_weights_loftq(model, model_path=src if Path(src).is_dir() else None)
+
+# %% ../nbs/03_train.ipynb #a1d0c413
+def plain_lora(folder, initial:dict):
+    "Rewrite the PiSSA/OLoRA adapter in `folder` as plain LoRA (rank 2r) on the original base; `initial`: its start"
+    from peft import LoraConfig
+    from safetensors.torch import load_file, save_file
+    folder = Path(folder)
+    sd = load_file(folder/'adapter_model.safetensors')
+    for k, v in sd.items():
+        k0 = k.removesuffix('.weight') + '.default.weight'  # the name of the parameter in the model
+        if '.lora_A.' in k: sd[k] = torch.cat([v, initial[k0].to(v)], 0)
+        elif '.lora_B.' in k: sd[k] = torch.cat([v, -initial[k0].to(v)], 1)
+    save_file(sd, folder/'adapter_model.safetensors', metadata={'format': 'pt'})
+    c = LoraConfig.from_pretrained(folder)
+    c.r, c.lora_alpha, c.init_lora_weights = 2 * c.r, c.lora_alpha * (2 ** 0.5 if c.use_rslora else 2), True
+    c.save_pretrained(folder)
 
 # %% ../nbs/03_train.ipynb #c154282e
 def world_size() -> int: return int(os.environ.get('WORLD_SIZE', 1))
@@ -163,13 +217,21 @@ def load_unsloth(cfg:Config, precision:str|None=None):
     return model, load_tokenizer(cfg)
 
 # %% ../nbs/03_train.ipynb #04f7af69
+def adapter_options(model, cfg:Config) -> dict:
+    "What the adapter options of `model` cost the plan: DoRA, parameters trained whole, token rows trained alone"
+    named = list(model.named_parameters()) if cfg.tuning.mode != 'full' else []
+    return dict(dora=cfg.tuning.lora.use_dora and cfg.tuning.mode != 'full',
+                full_params=sum(p.numel() for n, p in named if '.modules_to_save.' in n),
+                token_rows=sum(p.shape[0] for n, p in named if 'trainable_tokens_delta' in n))
+
 def plan_for(cfg:Config, model, precision:str='fp32', free:int|None=None):
     "The BatchPlan of a run: `plan_from_config` with the loaded model's shape, parameter count and device"
     base = model.get_base_model() if hasattr(model, 'get_base_model') else model
     ps = [p for name, p in base.named_parameters() if 'lora_' not in name]  # the base's own weights, as in its config
     n = sum(p.numel() * (2 if p.dtype == torch.uint8 else 1) for p in ps)  # 4-bit weights: two per stored byte
     cpu = next(base.parameters()).device.type == 'cpu'
-    return plan_from_config(cfg, free, precision, cpu, shape_from_config(base.config, n_params=n), world_size())
+    return plan_from_config(cfg, free, precision, cpu, shape_from_config(base.config, n_params=n), world_size(),
+                            adapter_options(model, cfg))
 
 # %% ../nbs/03_train.ipynb #9e5f92df
 def claim_run_dirs(cfg:Config, resume:bool=False) -> tuple:
@@ -228,7 +290,7 @@ def _real_tokens(batch) -> int:
 # %% ../nbs/03_train.ipynb #7c2603ca
 class SFTTrainer(Trainer):
     "Trainer with loss on needed logits only, length-grouped batches, token throughput logs and atomic checkpoints"
-    def __init__(self, *args, lengths=None, group_by_length=False, generation_eval=None, **kw):
+    def __init__(self, *args, lengths=None, group_by_length=False, generation_eval=None, loraplus_lr_ratio=None, **kw):
         fsdp_on_cpu()  # see "Sharded training": on CPU, accelerate would replicate the model instead of sharding it
         super().__init__(*args, **kw)
         if fsdp_requested() and not self.is_fsdp_enabled:
@@ -236,6 +298,7 @@ class SFTTrainer(Trainer):
                                f'{self.accelerator.distributed_type}, not FSDP; launch with '
                                'accelerate launch --config_file env/accelerate_fsdp.yaml')
         self.lengths, self.group_by_length, self.generation_eval = lengths, group_by_length, generation_eval
+        self.loraplus_lr_ratio = loraplus_lr_ratio
         self.real_tokens, self._tok_since_log, self._t_log = 0, 0, time.perf_counter()
         base = self.accelerator.unwrap_model(self.model)
         base = base.get_base_model() if hasattr(base, 'get_base_model') else base
@@ -249,6 +312,7 @@ class SFTTrainer(Trainer):
     def training_step(self, model, inputs, num_items_in_batch=None):
         n = _real_tokens(inputs)
         self.real_tokens += n; self._tok_since_log += n
+        if self.args.neftune_noise_alpha: self._neftune_rows(inputs)
         return super().training_step(model, inputs, num_items_in_batch)
 
 # %% ../nbs/03_train.ipynb #c3661b91
@@ -320,6 +384,41 @@ def _save_checkpoint(self:SFTTrainer, model, trial):
 
 SFTTrainer._save_checkpoint = _save_checkpoint
 
+# %% ../nbs/03_train.ipynb #a1d0c416
+def _create_optimizer(self:SFTTrainer, model=None):
+    "Trainer's optimizer, or LoRA+'s: B matrices at learning_rate x loraplus_lr_ratio"
+    if self.loraplus_lr_ratio is None or self.optimizer is not None: return Trainer.create_optimizer(self, model)
+    from peft.optimizers import create_loraplus_optimizer
+    m = self.model if model is None else model
+    cls, kw = Trainer.get_optimizer_cls_and_kwargs(self.args, m)
+    self.optimizer = create_loraplus_optimizer(m, cls, lr=kw.pop('lr'), loraplus_lr_ratio=self.loraplus_lr_ratio,
+                                               loraplus_weight_decay=self.args.weight_decay, **kw)
+    return self.optimizer
+
+SFTTrainer.create_optimizer = _create_optimizer
+
+# %% ../nbs/03_train.ipynb #a1d0c418
+def _neftune_rows(self:SFTTrainer, inputs):
+    "Size NEFTune's noise for the rows of a packed batch (transformers' hook divides by the whole pack's length)"
+    m = self.accelerator.unwrap_model(self.model)
+    emb = (m.get_base_model() if hasattr(m, 'get_base_model') else m).get_input_embeddings()
+    pos = inputs.get('position_ids')
+    rows = int((pos[0] == 0).sum()) if pos is not None and 'attention_mask' not in inputs else 1
+    emb.neftune_noise_alpha = self.args.neftune_noise_alpha * math.sqrt(max(rows, 1))
+
+SFTTrainer._neftune_rows = _neftune_rows
+
+# %% ../nbs/03_train.ipynb #a1d0c420
+def _save(self:SFTTrainer, output_dir=None, state_dict=None):
+    "Trainer._save, with adapters saved without the embedding matrices peft adds when the vocabulary grew"
+    m = self.model
+    if not hasattr(m, 'peft_config'): return Trainer._save(self, output_dir, state_dict)
+    m.save_pretrained = functools.partial(type(m).save_pretrained, m, save_embedding_layers=False)
+    try: return Trainer._save(self, output_dir, state_dict)
+    finally: del m.save_pretrained
+
+SFTTrainer._save = _save
+
 # %% ../nbs/03_train.ipynb #fb7d0764
 REPORT_TO = {'trackio': 'trackio', 'tensorboard': 'tensorboard', 'wandb': 'wandb', 'none': 'none'}
 # transformers 5 renamed gradient_checkpointing to activation_checkpointing (the old name warns); older ones (Unsloth's venv) lack it
@@ -340,7 +439,8 @@ def training_args(cfg:Config, out_dir, plan, precision:str) -> TrainingArguments
         save_strategy=ck.strategy, save_steps=ck.steps, save_total_limit=ck.save_total_limit,
         eval_strategy=ev.strategy, eval_steps=ev.steps, metric_for_best_model=ck.metric_for_best_model,
         greater_is_better=ck.greater_is_better, load_best_model_at_end=ck.load_best_model_at_end,
-        disable_tqdm=True, remove_unused_columns=False, dataloader_num_workers=0, prediction_loss_only=True, ddp_find_unused_parameters=False)
+        disable_tqdm=True, remove_unused_columns=False, dataloader_num_workers=0, prediction_loss_only=True,
+        ddp_find_unused_parameters=False, neftune_noise_alpha=t.neftune_noise_alpha)
 
 # %% ../nbs/03_train.ipynb #ff878006
 def generation_eval(rows:list, tok, tpl, cfg:Config, score_fn):
@@ -480,6 +580,7 @@ def save_final(trainer, tok, tpl, cfg:Config, adapter_dir, state_dict=None):
     with atomic_folder(adapter_dir) as tmp:  # a failed save (a full disk) leaves nothing behind
         if state_dict is None: trainer.save_model(str(tmp))
         else: trainer._save(str(tmp), state_dict=state_dict)  # FSDP: the weights gathered by gathered_state_dict
+        if (init := getattr(trainer.model, 'sftplay_initial', None)) is not None: plain_lora(tmp, init)  # PiSSA, OLoRA
         save_run(tmp, tok, tpl, cfg, base, adapter_base=base if cfg.tuning.mode != 'full' else None)
 
 # %% ../nbs/03_train.ipynb #77744b06
@@ -498,7 +599,7 @@ def train(cfg:Config, resume:bool=False,
           callbacks=(), quiet:bool=False) -> TrainResult:
     "Fine-tune per `cfg`; returns the TrainResult (also in outputs/<run>/summary.json)"
     precision = resolve_precision(cfg)
-    if why := fsdp_refusal(cfg): raise SftplayError(why)
+    if why := fsdp_refusal(cfg) or loftq_refusal(cfg): raise SftplayError(why)
     out_dir, adapter_dir = _claim_distributed(cfg, resume)
     try: return _train(cfg, out_dir, adapter_dir, precision, resume, score_fn, callbacks, quiet)
     except BaseException:
@@ -516,6 +617,11 @@ def _train(cfg, out_dir, adapter_dir, precision, resume, score_fn, callbacks, qu
     if cfg.tuning.backend == 'unsloth': model, tok = load_unsloth(cfg, precision)
     else: tok = load_tokenizer(cfg)
     tpl = load_template(cfg, tok)  # the template, its answers located and checked on the rows: all before any weight loads
+    tpl, new_rows = add_template_tokens(cfg, tok, tpl)  # markers the tokenizer lacks: added, or refused
+    if cfg.template.add_tokens != 'none':
+        cfg.template.add_tokens = new_rows  # recorded: the run's config names the tokens whose rows it trained
+        if new_rows: say(f"sftplay: {', '.join(new_rows)}: special tokens of the tokenizer; only their embedding rows "
+                         'train (template.add_tokens), and the run saves the tokenizer')
     if (eot := answer_shape(tpl)[1]) and eot != tok.eos_token:
         say(f"sftplay: {Path(tpl.source).name} ends each answer with {eot}, not the tokenizer's EOS {tok.eos_token}: "
             f'the run trains {eot}, and generation stops at either')
@@ -529,7 +635,8 @@ def _train(cfg, out_dir, adapter_dir, precision, resume, score_fn, callbacks, qu
         eval_ds = SFTDataset(ev_rows, tok, tpl, cfg)
         if (score_fn := score_fn or score_for(cfg)) is not None: gen_eval = generation_eval(ev_rows, tok, tpl, cfg, score_fn)
     if cfg.tuning.backend != 'unsloth':
-        model = add_adapters(load_model(cfg, precision=precision), cfg)
+        model = fit_embeddings(load_model(cfg, precision=precision), tok)  # rows for added tokens (none: unchanged)
+        model = add_adapters(model, cfg, tok.convert_tokens_to_ids(new_rows))
         use_packed_attention(model, cfg)
     plan = plan_for(cfg, model, precision)
     say(f'sftplay: {cfg.tuning.mode} on {cfg.model.name} ({cfg.model.type}), {precision}; {train_ds.report()}')
@@ -542,6 +649,7 @@ def _train(cfg, out_dir, adapter_dir, precision, resume, score_fn, callbacks, qu
     trainer = SFTTrainer(model=model, args=training_args(cfg, out_dir, plan, precision), train_dataset=train_ds, eval_dataset=eval_ds,
                          data_collator=SFTCollator(tok, cfg), processing_class=tok, lengths=train_ds.lengths,
                          group_by_length=cfg.template.group_by_length, generation_eval=gen_eval,
+                         loraplus_lr_ratio=cfg.tuning.lora.loraplus_lr_ratio if cfg.tuning.mode != 'full' else None,
                          callbacks=[JsonlLogs(out_dir/'logs.jsonl'), *([] if quiet else [ProgressLog()]), *callbacks])
     trainer.remove_callback(PrinterCallback)  # ProgressLog says it in sftplay's words
     if trainer.is_fsdp_enabled:
