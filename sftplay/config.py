@@ -12,7 +12,8 @@ __all__ = ['LIBRARIES', 'DEBUG_LOG', 'SftplayError', 'ConfigError', 'opt', 'Mode
            'quiet_libraries', 'progress_bars', 'cli_errors', 'Command', 'command', 'sftplay_config']
 
 # %% ../nbs/00_config.ipynb #4483fb56
-import argparse, copy, dataclasses, datetime, difflib, errno, functools, importlib, logging, os, re, shutil, sys, tempfile, types, warnings
+import argparse, copy, dataclasses, datetime, difflib, errno, functools, importlib, logging, os, re, shutil, sys, \
+       tempfile, types, warnings
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
@@ -44,19 +45,26 @@ def opt(default, help:str, lo=None, hi=None):
 @dataclass
 class ModelCfg:
     name: str = opt('models/tiny-llama', 'Hub id (org/name) or local folder; both load through from_pretrained')
-    type: Literal['causal', 'seq2seq'] = opt('causal', 'causal = decoder-only LM (Llama, Qwen...) | seq2seq = encoder-decoder (T5)')
-    max_seq_len: int = opt(512, 'tokens per training row (prompt + answer); activation memory grows linearly with it', lo=8)
+    type: Literal['causal', 'seq2seq'] = opt('causal', 'causal = decoder-only LM (Llama, Qwen...) | seq2seq = '
+                                                       'encoder-decoder (T5)')
+    max_seq_len: int = opt(512, 'tokens per training row (prompt + answer); activation memory grows linearly with it',
+                           lo=8)
     trust_remote_code: bool = opt(False, 'run Python code shipped with the model; only for models you trust')
-    allow_pickle: bool = opt(False, 'accept pickle-based weights (.bin/.pt) when no safetensors exist; pickle can run code')
-    attn_implementation: Literal['sdpa', 'eager'] = opt('sdpa', 'attention kernel: sdpa (fused, less memory) | eager (reference)')
+    allow_pickle: bool = opt(False,
+                             'accept pickle-based weights (.bin/.pt) when no safetensors exist; pickle can run code')
+    attn_implementation: Literal['sdpa', 'eager'] = opt('sdpa', 'attention kernel: sdpa (fused, less memory) | eager '
+                                                                '(reference)')
 
 @dataclass
 class LoraCfg:
     r: int = opt(16, 'adapter rank: capacity, adapter size and optimizer memory grow linearly with it', lo=1, hi=4096)
     alpha: int = opt(32, 'scale numerator: updates are scaled by alpha / r (commonly 2 x r)', lo=1)
-    dropout: float = opt(0.05, 'dropout on the adapter input; 0 disables it (and saves a copy of each input)', lo=0.0, hi=0.99)
-    target_modules: Literal['auto'] | list[str] = opt('auto', 'auto = every linear layer except the output head, or a list of module names')
-    bias: Literal['none', 'all', 'lora_only'] = opt('none', 'train biases too: none (smallest adapter) | all | lora_only')
+    dropout: float = opt(0.05, 'dropout on the adapter input; 0 disables it (and saves a copy of each input)', lo=0.0,
+                         hi=0.99)
+    target_modules: Literal['auto'] | list[str] = opt('auto', 'auto = every linear layer except the output head, or a '
+                                                              'list of module names')
+    bias: Literal['none', 'all', 'lora_only'] = opt('none',
+                                                    'train biases too: none (smallest adapter) | all | lora_only')
     use_dora: bool = opt(False, 'DoRA: a learned magnitude per output row beside the low-rank direction; often better '
                          'at low r; costs a vector per adapted layer, one more activation per adapted output and '
                          'slower steps (each adapted weight\'s norm is recomputed every step)')
@@ -76,10 +84,15 @@ class LoraCfg:
 
 @dataclass
 class TuningCfg:
-    mode: Literal['qlora', 'lora', 'full'] = opt('qlora', 'qlora = 4-bit base + adapters (least memory) | lora = 16-bit base + adapters | full = every weight (~16 bytes/param)')
-    backend: Literal['bnb', 'unsloth'] = opt('bnb', 'bnb = transformers + peft + bitsandbytes | unsloth = Unsloth kernels (optional extra, own venv)')
-    load_in_8bit: bool = opt(False, 'lora only: load the frozen base in 8-bit (half the memory of 16-bit, slower steps)')
-    quant_type: Literal['nf4', 'fp4'] = opt('nf4', 'qlora 4-bit format: nf4 (better for normally distributed weights) | fp4')
+    mode: Literal['qlora', 'lora', 'full'] = opt('qlora', 'qlora = 4-bit base + adapters (least memory) | lora = '
+                                                          '16-bit base + adapters | full = every weight (~16 '
+                                                          'bytes/param)')
+    backend: Literal['bnb', 'unsloth'] = opt('bnb', 'bnb = transformers + peft + bitsandbytes | unsloth = Unsloth '
+                                                    'kernels (optional extra, own venv)')
+    load_in_8bit: bool = opt(False,
+                             'lora only: load the frozen base in 8-bit (half the memory of 16-bit, slower steps)')
+    quant_type: Literal['nf4', 'fp4'] = opt('nf4',
+                                            'qlora 4-bit format: nf4 (better for normally distributed weights) | fp4')
     double_quant: bool = opt(True, 'qlora: also quantize the quantization constants (saves ~0.4 bit/param)')
     lora: LoraCfg = opt(LoraCfg(), 'LoRA adapter shape (ignored when mode is full)')
 
@@ -92,15 +105,20 @@ class SplitCfg:
 
 @dataclass
 class DataCfg:
-    raw: list[str] = opt(['data/raw'], 'raw inputs: files, folders, globs, a saved HF dataset folder or a Hub dataset name')
-    format: Literal['auto', 'jsonl', 'json', 'csv', 'tsv', 'parquet', 'hf'] = opt('auto', 'raw file format; auto = from the file extension')
-    layout: Literal['auto', 'chat', 'messages', 'sharegpt', 'alpaca', 'prompt_completion', 'question_answer', 'input_output', 'input_target'] = opt('auto', 'row layout; auto = detected from the column names')
-    field_map: dict[str, str] = opt({}, 'explicit columns {system|user|assistant|messages: source column}; wins over detection')
+    raw: list[str] = opt(['data/raw'],
+                         'raw inputs: files, folders, globs, a saved HF dataset folder or a Hub dataset name')
+    format: Literal['auto', 'jsonl', 'json', 'csv', 'tsv', 'parquet',
+                    'hf'] = opt('auto', 'raw file format; auto = from the file extension')
+    layout: Literal['auto', 'chat', 'messages', 'sharegpt', 'alpaca', 'prompt_completion', 'question_answer',
+                    'input_output', 'input_target'] = opt('auto', 'row layout; auto = detected from the column names')
+    field_map: dict[str, str] = opt({}, 'explicit columns {system|user|assistant|messages: source column}; wins over '
+                                        'detection')
     split: SplitCfg = opt(SplitCfg(), 'train/val/test ratios (must sum to 1)')
     seed: int = opt(42, 'seed of the train/val/test split; same seed + same rows = same split')
     dedup: bool = opt(True, 'drop exact duplicate rows before splitting')
     strict: bool = opt(False, 'stop at the first bad row instead of writing it to rejects.jsonl')
-    processed_dir: str = opt('data/processed', 'where sftplay-process writes {train,val,test}.jsonl, rejects.jsonl and report.json')
+    processed_dir: str = opt('data/processed',
+                             'where sftplay-process writes {train,val,test}.jsonl, rejects.jsonl and report.json')
     style_dir: str = opt('data/processed_with_style', 'where sftplay-style writes styled copies (originals are kept)')
     rendered_dir: str = opt('data/rendered', 'where sftplay-render writes {"input","target"} rows for auditing')
     train_path: str = opt('data/processed/train.jsonl', 'training rows (structured chat JSONL)')
@@ -110,23 +128,33 @@ class DataCfg:
 @dataclass
 class StyleCfg:
     text: str | None = opt(None, 'system/style instruction injected by sftplay-style; null = no style step')
-    mode: Literal['replace', 'prepend', 'append', 'if_missing'] = opt('replace', 'how the style meets an existing system message')
+    mode: Literal['replace', 'prepend', 'append', 'if_missing'] = opt('replace',
+                                                                      'how the style meets an existing system message')
 
 @dataclass
 class TemplateCfg:
-    path: str = opt('chat_templates/default.jinja', 'Jinja chat template rendered at batch time, or "tokenizer" for the model tokenizer\'s own chat_template')
-    kwargs: dict[str, Any] = opt({}, 'variables passed to the template at training, eval, infer and merge, e.g. {enable_thinking: false} (Qwen3), {reasoning_effort: low} (gpt-oss)')
-    system: Literal['auto', 'keep', 'fold', 'drop'] = opt('auto', 'system messages: keep | fold into the first user turn | drop; auto = keep where the template has a system role, else fold')
-    date: str | None = opt(None, 'the day strftime_now() gives templates (YYYY-MM-DD), so rows encode alike on any day; null = the day training starts, recorded in the run')
+    path: str = opt('chat_templates/default.jinja', 'Jinja chat template rendered at batch time, or "tokenizer" for '
+                                                    'the model tokenizer\'s own chat_template')
+    kwargs: dict[str, Any] = opt({}, 'variables passed to the template at training, eval, infer and merge, e.g. '
+                                     '{enable_thinking: false} (Qwen3), {reasoning_effort: low} (gpt-oss)')
+    system: Literal['auto', 'keep', 'fold', 'drop'] = opt('auto', 'system messages: keep | fold into the first user '
+                                                                  'turn | drop; auto = keep where the template has a '
+                                                                  'system role, else fold')
+    date: str | None = opt(None, 'the day strftime_now() gives templates (YYYY-MM-DD), so rows encode alike on any '
+                                 'day; null = the day training starts, recorded in the run')
     add_tokens: Literal['auto', 'none'] | list[str] = opt('none',
         'special tokens the template writes that the tokenizer lacks (ChatML on a base Llama): auto = add them | '
         '[list] = add these (their rows train even when present) | none = refuse such a template; only the added '
         'rows train (a few KiB), the embeddings grow to a multiple of 64 rows, the run saves its tokenizer')
     train_on_prompt: bool = opt(False, 'also train on prompt tokens (default: only answer tokens + EOS carry loss)')
-    train_on: Literal['all_turns', 'last_turn'] = opt('all_turns', 'multi-turn rows: every assistant turn carries loss, or only the last')
-    truncation: Literal['left', 'drop'] = opt('left', 'row longer than max_seq_len: cut the prompt from the left, or drop the row; the answer is never cut')
-    add_eos: bool = opt(True, "append EOS after each answer the template does not end with an end-of-turn token, so the model learns to stop")
-    packing: bool = opt(True, 'padding-free packing: a micro-batch becomes one sequence, no attention across rows (causal only)')
+    train_on: Literal['all_turns', 'last_turn'] = opt('all_turns', 'multi-turn rows: every assistant turn carries '
+                                                                   'loss, or only the last')
+    truncation: Literal['left', 'drop'] = opt('left', 'row longer than max_seq_len: cut the prompt from the left, or '
+                                                      'drop the row; the answer is never cut')
+    add_eos: bool = opt(True, "append EOS after each answer the template does not end with an end-of-turn token, so "
+                              "the model learns to stop")
+    packing: bool = opt(True, 'padding-free packing: a micro-batch becomes one sequence, no attention across rows '
+                              '(causal only)')
     group_by_length: bool = opt(True, 'batch rows of similar length together (less padding, faster steps)')
 
 # %% ../nbs/00_config.ipynb #c0b76939
@@ -134,19 +162,26 @@ class TemplateCfg:
 class TrainCfg:
     epochs: float = opt(1.0, 'passes over the training rows (ignored when max_steps > 0)', lo=0.0)
     max_steps: int = opt(-1, 'optimizer steps; > 0 overrides epochs', lo=-1)
-    learning_rate: float = opt(2e-4, 'peak learning rate (LoRA: 1e-4..3e-4; full: 1e-5..5e-5 on pretrained models)', lo=0.0)
-    lr_scheduler: Literal['linear', 'cosine', 'constant', 'constant_with_warmup'] = opt('cosine', 'learning-rate schedule after warmup')
+    learning_rate: float = opt(2e-4, 'peak learning rate (LoRA: 1e-4..3e-4; full: 1e-5..5e-5 on pretrained models)',
+                               lo=0.0)
+    lr_scheduler: Literal['linear', 'cosine', 'constant',
+                          'constant_with_warmup'] = opt('cosine', 'learning-rate schedule after warmup')
     warmup_ratio: float = opt(0.03, 'share of steps spent warming the learning rate up from 0', lo=0.0, hi=1.0)
     weight_decay: float = opt(0.0, 'AdamW weight decay', lo=0.0)
     max_grad_norm: float = opt(1.0, 'gradient clipping norm; 0 disables', lo=0.0)
-    effective_batch_size: int = opt(16, 'rows per optimizer step = micro_batch_size x grad_accum x number of GPUs', lo=1)
-    micro_batch_size: Literal['auto'] | int = opt('auto', 'rows per forward pass; auto = largest that fits free memory (see plan_batch)')
-    grad_accum: Literal['auto'] | int = opt('auto', 'forward passes per optimizer step; auto = effective_batch_size / micro_batch_size')
+    effective_batch_size: int = opt(16, 'rows per optimizer step = micro_batch_size x grad_accum x number of GPUs',
+                                    lo=1)
+    micro_batch_size: Literal['auto'] | int = opt('auto', 'rows per forward pass; auto = largest that fits free memory '
+                                                          '(see plan_batch)')
+    grad_accum: Literal['auto'] | int = opt('auto', 'forward passes per optimizer step; auto = effective_batch_size / '
+                                                    'micro_batch_size')
     memory_budget_gb: Literal['auto'] | float = opt(
         'auto', 'the GPU the batch plan is for, by its size in GB (8 = an 8 GB card, of which 0.4 GB is left to CUDA '
         'itself); auto = the free memory of the device when training starts', lo=1.0)
-    gradient_checkpointing: bool = opt(True, 'recompute activations in backward: ~30% slower, activation memory / n_layers')
-    precision: Literal['auto', 'fp32', 'fp16', 'bf16'] = opt('auto', 'compute precision; auto = bf16 on GPUs that have it, else fp16 on GPU, fp32 on CPU')
+    gradient_checkpointing: bool = opt(True,
+                                       'recompute activations in backward: ~30% slower, activation memory / n_layers')
+    precision: Literal['auto', 'fp32', 'fp16', 'bf16'] = opt('auto', 'compute precision; auto = bf16 on GPUs that have '
+                                                                     'it, else fp16 on GPU, fp32 on CPU')
     optim: str = opt('adamw_torch', 'optimizer name as in transformers (adamw_torch, adamw_8bit, paged_adamw_8bit...)')
     seed: int = opt(42, 'seed for weights init of adapters, data order and dropout')
     neftune_noise_alpha: float | None = opt(None, 'NEFTune: uniform noise of alpha / sqrt(row tokens x hidden) on the '
@@ -155,15 +190,21 @@ class TrainCfg:
 
 @dataclass
 class CheckpointCfg:
-    strategy: Literal['steps', 'epoch', 'no'] = opt('steps', 'when to save a checkpoint (adapter + trainer state for LoRA/QLoRA)')
+    strategy: Literal['steps', 'epoch',
+                      'no'] = opt('steps', 'when to save a checkpoint (adapter + trainer state for LoRA/QLoRA)')
     steps: int = opt(200, 'save every N optimizer steps when strategy is steps', lo=1)
     save_total_limit: int = opt(2, 'keep at most N checkpoints (the best one is always kept)', lo=1)
-    metric_for_best_model: str | None = opt(None, 'metric that picks the best checkpoint, e.g. eval_loss; needs eval.strategy')
-    greater_is_better: bool | None = opt(None, 'direction of metric_for_best_model; null = lower is better for *loss, else higher')
-    load_best_model_at_end: bool = opt(False, 'reload the best checkpoint when training ends (needs eval.strategy = checkpoint.strategy)')
+    metric_for_best_model: str | None = opt(None, 'metric that picks the best checkpoint, e.g. eval_loss; needs '
+                                                  'eval.strategy')
+    greater_is_better: bool | None = opt(None, 'direction of metric_for_best_model; null = lower is better for *loss, '
+                                               'else higher')
+    load_best_model_at_end: bool = opt(False, 'reload the best checkpoint when training ends (needs eval.strategy = '
+                                              'checkpoint.strategy)')
     output_dir: str = opt('outputs', 'logs, metrics, samples and checkpoints go to <output_dir>/<run_name>/')
-    adapters_dir: str = opt('adapters', 'the final adapter (or model) goes to <adapters_dir>/<run_name>/ with its config and template')
-    on_existing: Literal['refuse', 'suffix'] = opt('refuse', 'a run folder that already exists: refuse to start, or add a -2, -3... suffix')
+    adapters_dir: str = opt('adapters', 'the final adapter (or model) goes to <adapters_dir>/<run_name>/ with its '
+                                        'config and template')
+    on_existing: Literal['refuse', 'suffix'] = opt('refuse', 'a run folder that already exists: refuse to start, or '
+                                                             'add a -2, -3... suffix')
 
 # %% ../nbs/00_config.ipynb #2eff9451
 @dataclass
@@ -173,17 +214,22 @@ class RegexHook:
 
 @dataclass
 class EvalCfg:
-    strategy: Literal['no', 'steps', 'epoch'] = opt('no', 'evaluate on a val sample during training: no | steps | epoch')
+    strategy: Literal['no', 'steps', 'epoch'] = opt('no',
+                                                    'evaluate on a val sample during training: no | steps | epoch')
     steps: int = opt(200, 'evaluate every N steps when strategy is steps', lo=1)
     sample_size: int = opt(64, 'val rows used for eval during training', lo=1)
-    split: Literal['val', 'test', 'train'] = opt('test', 'split scored by sftplay-eval (train: how well seen rows are fitted)')
+    split: Literal['val', 'test', 'train'] = opt('test',
+                                                 'split scored by sftplay-eval (train: how well seen rows are fitted)')
     max_rows: int | None = opt(None, 'score at most N rows of that split; null = all', lo=1)
     batch_size: int = opt(32, 'prompts generated together (left-padded, sorted by length)', lo=1)
     num_samples: int = opt(20, 'qualitative rows written to samples.jsonl', lo=0)
-    metrics: list[str] = opt(['exact_match', 'rouge', 'json_valid'], 'metrics to compute: exact_match | rouge | sari | json_valid | json_schema | regex')
+    metrics: list[str] = opt(['exact_match', 'rouge', 'json_valid'],
+                             'metrics to compute: exact_match | rouge | sari | json_valid | json_schema | regex')
     json_schema: str | None = opt(None, 'JSON Schema file every JSON answer must satisfy; null = no schema check')
-    regex_hooks: list[RegexHook] = opt([], 'named regex checks, each reported as a compliance %: [{name: ..., pattern: ...}]')
-    regex_timeout_s: float = opt(1.0, 'time limit for one regex hook on one prediction (a timeout counts as no match); 0 = no limit', lo=0.0)
+    regex_hooks: list[RegexHook] = opt([], 'named regex checks, each reported as a compliance %: [{name: ..., pattern: '
+                                           '...}]')
+    regex_timeout_s: float = opt(1.0, 'time limit for one regex hook on one prediction (a timeout counts as no match); '
+                                      '0 = no limit', lo=0.0)
 
 @dataclass
 class GenerationCfg:
@@ -196,7 +242,8 @@ class GenerationCfg:
 
 @dataclass
 class LoggingCfg:
-    backend: Literal['trackio', 'tensorboard', 'wandb', 'none'] = opt('trackio', 'live dashboard: trackio (local) | tensorboard | wandb | none')
+    backend: Literal['trackio', 'tensorboard', 'wandb',
+                     'none'] = opt('trackio', 'live dashboard: trackio (local) | tensorboard | wandb | none')
     project: str = opt('sft-play', 'dashboard project (trackio show --project <project>)')
     run_name: str = opt('run1', 'names the run folders outputs/<run_name>/ and adapters/<run_name>/')
     log_interval: int = opt(20, 'log train metrics every N optimizer steps', lo=1)
@@ -221,12 +268,15 @@ class Config:
     logging: LoggingCfg = opt(LoggingCfg(), 'dashboards')
     merge: MergeCfg = opt(MergeCfg(), 'sftplay-merge')
     # where the config came from, set by load_config: never read from YAML, written back, or compared
-    root: Path|None = field(default=None, compare=False, repr=False, metadata={'internal': True})    # relative paths start here
+    root: Path|None = field(default=None, compare=False, repr=False,  # relative paths start here
+                            metadata={'internal': True})
     source: Path|None = field(default=None, compare=False, repr=False, metadata={'internal': True})  # the run file
-    overrides: tuple = field(default=(), compare=False, repr=False, metadata={'internal': True})      # its --set key=value
+    overrides: tuple = field(default=(), compare=False, repr=False,  # its --set key=value
+                             metadata={'internal': True})
 
 def schema_fields(cls) -> list:
-    "The fields of a schema class that are settings (read from YAML, dumped), leaving out bookkeeping like `Config.root`"
+    ("The fields of a schema class that are settings (read from YAML, dumped), leaving out bookkeeping like "
+     "`Config.root`")
     return [f for f in fields(cls) if not f.metadata.get('internal')]
 
 # %% ../nbs/00_config.ipynb #33ec9b4c
@@ -259,7 +309,9 @@ def _describe(tp) -> str:
     if is_dataclass(tp): return 'a section (a mapping of keys)'
     return _NAMES.get(tp, getattr(tp, '__name__', str(tp)))
 
-def _show(v) -> str: return repr(v) if isinstance(v, str) else yaml.safe_dump(v, default_flow_style=True, width=10**9).removesuffix('\n...\n').strip()
+def _show(v) -> str:
+    return (repr(v) if isinstance(v, str)
+            else yaml.safe_dump(v, default_flow_style=True, width=10**9).removesuffix('\n...\n').strip())
 
 def _scalar(tp, v):
     "`v` as a value of the scalar type `tp`, or `_BAD`"
@@ -289,7 +341,8 @@ def _convert(tp, v, key, errs):
             v = next((w for w in (('no', 'off', 'false') if not v else ('yes', 'on', 'true')) if w in a), v)
         if v in a and not isinstance(v, bool): return v
         close = difflib.get_close_matches(str(v), list(map(str, a)), 1)
-        errs.append((key, f"{_show(v)} is not allowed; choose {_describe(tp)}" + (f" (did you mean {close[0]!r}?)" if close else '')))
+        errs.append((key, f"{_show(v)} is not allowed; choose {_describe(tp)}"
+                     + (f" (did you mean {close[0]!r}?)" if close else '')))
         return _BAD
     elif o is list:
         if isinstance(v, (str, dict)) and not is_dataclass(a[0]) or is_dataclass(a[0]) and isinstance(v, dict): v = [v]
@@ -297,7 +350,9 @@ def _convert(tp, v, key, errs):
             out = [_convert(a[0], x, f'{key}[{i}]', errs) for i, x in enumerate(v)]
             return _BAD if _BAD in out else out
     elif o is dict:
-        if isinstance(v, dict) and all(isinstance(k, str) and (a[1] is Any or isinstance(x, str)) for k, x in v.items()): return dict(v)
+        if (isinstance(v, dict)
+            and all(isinstance(k, str) and (a[1] is Any or isinstance(x, str)) for k, x in v.items())):
+            return dict(v)
     else:
         r = _scalar(tp, v)
         if r is not _BAD: return r
@@ -308,9 +363,10 @@ def _convert(tp, v, key, errs):
 def _join(prefix, k): return f'{prefix}.{k}' if prefix else str(k)
 
 # names users bring from peft / transformers / TRL configs
-_ALIASES = dict(rank='r', lora_r='r', lora_alpha='alpha', lora_dropout='dropout', lr='learning_rate', num_train_epochs='epochs',
-                max_seq_length='max_seq_len', max_length='max_seq_len', per_device_train_batch_size='micro_batch_size',
-                gradient_accumulation_steps='grad_accum', model_name='name', report_to='backend', bf16='precision', fp16='precision')
+_ALIASES = dict(rank='r', lora_r='r', lora_alpha='alpha', lora_dropout='dropout', lr='learning_rate',
+                num_train_epochs='epochs', max_seq_length='max_seq_len', max_length='max_seq_len',
+                per_device_train_batch_size='micro_batch_size', gradient_accumulation_steps='grad_accum',
+                model_name='name', report_to='backend', bf16='precision', fp16='precision')
 
 def _suggest(key) -> str:
     "' (did you mean X?)' for the valid key closest to the unknown dotted `key`, or ''"
@@ -329,7 +385,8 @@ def _in_range(f, v, key, errs):
     lo, hi = f.metadata.get('lo'), f.metadata.get('hi')
     if not isinstance(v, (int, float)) or isinstance(v, bool): return
     if (lo is not None and v < lo) or (hi is not None and v > hi):
-        errs.append((key, f"{_show(v)} is out of range; allowed {lo if lo is not None else '-inf'}..{hi if hi is not None else 'inf'}"))
+        errs.append((key, f"{_show(v)} is out of range; allowed "
+                          f"{lo if lo is not None else '-inf'}..{hi if hi is not None else 'inf'}"))
 
 def _build(cls, d, prefix, errs):
     "Instance of dataclass `cls` from the dict `d`, adding problems to `errs`"
@@ -375,44 +432,59 @@ def check_combinations(cfg) -> list:
     "Problems `(key, message)` with combinations of otherwise valid values"
     p, t = [], cfg.train
     s = cfg.data.split
-    if abs(s.train + s.val + s.test - 1) > 1e-6: p.append(('data.split', f'ratios sum to {s.train + s.val + s.test:g}; make train + val + test = 1'))
+    if abs(s.train + s.val + s.test - 1) > 1e-6:
+        p.append(('data.split', f'ratios sum to {s.train + s.val + s.test:g}; make train + val + test = 1'))
     if s.train <= 0: p.append(('data.split.train', 'must be > 0: nothing would be left to train on'))
-    if cfg.tuning.load_in_8bit and cfg.tuning.mode != 'lora': p.append(('tuning.load_in_8bit', f'only applies to mode lora (mode is {cfg.tuning.mode}); set it to false'))
-    if cfg.tuning.backend == 'unsloth' and cfg.model.type != 'causal': p.append(('tuning.backend', 'unsloth trains causal models only; use backend bnb for seq2seq'))
+    if cfg.tuning.load_in_8bit and cfg.tuning.mode != 'lora':
+        p.append(('tuning.load_in_8bit', f'only applies to mode lora (mode is {cfg.tuning.mode}); set it to false'))
+    if cfg.tuning.backend == 'unsloth' and cfg.model.type != 'causal':
+        p.append(('tuning.backend', 'unsloth trains causal models only; use backend bnb for seq2seq'))
     mb, ga = t.micro_batch_size, t.grad_accum
     if mb != 'auto' and mb < 1: p.append(('train.micro_batch_size', f'{mb} is out of range; use auto or >= 1'))
     if ga != 'auto' and ga < 1: p.append(('train.grad_accum', f'{ga} is out of range; use auto or >= 1'))
     if mb != 'auto' and ga != 'auto' and mb >= 1 and ga >= 1 and mb * ga != t.effective_batch_size:
-        p.append(('train.effective_batch_size', f'micro_batch_size x grad_accum = {mb * ga} but effective_batch_size is {t.effective_batch_size}; set one of them to auto'))
-    if t.max_steps == 0 or (t.max_steps < 0 and t.epochs <= 0): p.append(('train.max_steps', 'no training would happen; set max_steps > 0 or epochs > 0'))
-    if not re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9._-]*', cfg.logging.run_name): p.append(('logging.run_name', f'{cfg.logging.run_name!r} must be a folder name (letters, digits, . _ -)'))
+        p.append(('train.effective_batch_size', f'micro_batch_size x grad_accum = {mb * ga} but effective_batch_size '
+                                                f'is {t.effective_batch_size}; set one of them to auto'))
+    if t.max_steps == 0 or (t.max_steps < 0 and t.epochs <= 0):
+        p.append(('train.max_steps', 'no training would happen; set max_steps > 0 or epochs > 0'))
+    if not re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9._-]*', cfg.logging.run_name):
+        p.append(('logging.run_name', f'{cfg.logging.run_name!r} must be a folder name (letters, digits, . _ -)'))
     ck, ev = cfg.checkpoint, cfg.eval
     if ck.load_best_model_at_end and (ev.strategy == 'no' or ev.strategy != ck.strategy):
-        p.append(('checkpoint.load_best_model_at_end', f'needs eval.strategy = checkpoint.strategy (now {ev.strategy} vs {ck.strategy})'))
-    if ck.metric_for_best_model and ev.strategy == 'no': p.append(('checkpoint.metric_for_best_model', 'needs eval.strategy steps or epoch'))
+        p.append(('checkpoint.load_best_model_at_end',
+                  f'needs eval.strategy = checkpoint.strategy (now {ev.strategy} vs {ck.strategy})'))
+    if ck.metric_for_best_model and ev.strategy == 'no':
+        p.append(('checkpoint.metric_for_best_model', 'needs eval.strategy steps or epoch'))
     if cfg.template.date is not None and not re.fullmatch(r'\d{4}-\d\d-\d\d', str(cfg.template.date)):
-        p.append(('template.date', f'{cfg.template.date!r} is not a date; write YYYY-MM-DD, or null for the day training starts'))
-    if cfg.generation.do_sample and cfg.generation.temperature <= 0: p.append(('generation.temperature', 'must be > 0 when do_sample is true'))
+        p.append(('template.date',
+                  f'{cfg.template.date!r} is not a date; write YYYY-MM-DD, or null for the day training starts'))
+    if cfg.generation.do_sample and cfg.generation.temperature <= 0:
+        p.append(('generation.temperature', 'must be > 0 when do_sample is true'))
     return p + _adapter_combinations(cfg)
 
 # %% ../nbs/00_config.ipynb #73782c1e
 def read_yaml(path) -> dict:
     "The mapping in the YAML file at `path`; errors name the file and line"
     path = Path(path)
-    if not path.is_file(): raise ConfigError(f'{path}: no such config file; pass --config with an existing file (e.g. configs/config_run.yaml)')
+    if not path.is_file():
+        raise ConfigError(f'{path}: no such config file; pass --config with an existing file (e.g. '
+                          'configs/config_run.yaml)')
     try: d = yaml.safe_load(path.read_text(encoding='utf-8'))
     except UnicodeDecodeError: raise ConfigError(f'{path}: not UTF-8 text; save it as UTF-8')
     except yaml.YAMLError as e:
         m = getattr(e, 'problem_mark', None)
         where = f':{m.line + 1}' if m else ''
-        raise ConfigError(f"{path}{where}: invalid YAML ({getattr(e, 'problem', None) or e}); fix the syntax on that line")
+        raise ConfigError(f"{path}{where}: invalid YAML ({getattr(e, 'problem', None) or e}); fix the syntax on that "
+                          "line")
     if d is None: return {}
-    if not isinstance(d, dict): raise ConfigError(f'{path}: the top level must be a mapping of sections (model:, tuning:, ...)')
+    if not isinstance(d, dict):
+        raise ConfigError(f'{path}: the top level must be a mapping of sections (model:, tuning:, ...)')
     return d
 
 # %% ../nbs/00_config.ipynb #a03949ce
 def _mapping_key(key:str) -> bool:
-    "Whether the dotted `key` is a schema field holding a mapping value (data.field_map), which a later layer replaces whole"
+    ("Whether the dotted `key` is a schema field holding a mapping value (data.field_map), which a later layer "
+     "replaces whole")
     f = schema_keys().get(key)
     return f is not None and get_origin(f.type) is dict
 
@@ -421,7 +493,8 @@ def merge(base:dict, over:dict, src:str='', where:dict=None, prefix='') -> dict:
     out = copy.deepcopy(base)
     for k, v in over.items():
         key = _join(prefix, k)
-        if isinstance(v, dict) and isinstance(out.get(k), dict) and not _mapping_key(key): out[k] = merge(out[k], v, src, where, key)
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and not _mapping_key(key):
+            out[k] = merge(out[k], v, src, where, key)
         else:
             out[k] = copy.deepcopy(v)
             if where is not None:
@@ -443,7 +516,8 @@ def parse_override(s:str) -> dict:
     try: v = yaml.safe_load(val) if val.strip() else ''
     except yaml.YAMLError: v = val
     if isinstance(v, dict) and not val.lstrip().startswith('{'): v = val  # 'a: b' is text, '{a: b}' a mapping
-    if isinstance(v, (bool, int, float)) and _text_key(key.strip()): v = val.strip()  # a text key takes text as typed: 0123 is not 83
+    # a text key takes text as typed: 0123 is not 83
+    if isinstance(v, (bool, int, float)) and _text_key(key.strip()): v = val.strip()
     d = v
     for part in reversed(key.strip().split('.')): d = {part: d}
     return d
@@ -453,14 +527,17 @@ def load_raw(path, overrides=()) -> tuple:
     "`(merged dict, where)` for the run file at `path`, its chain of bases and `key.path=value` overrides"
     chain, p = [], Path(path)
     while True:
-        if p.resolve() in [q.resolve() for q, _ in chain]: raise ConfigError(f'{p}: base chain loops back to itself; remove one base: key')
+        if p.resolve() in [q.resolve() for q, _ in chain]:
+            raise ConfigError(f'{p}: base chain loops back to itself; remove one base: key')
         d = read_yaml(p)
         chain.append((p, d))
         base = d.pop('base', None)
         if base is None: break
         if not isinstance(base, str): raise ConfigError(f'{p}: base: must be a file path, got {_show(base)}')
         p = p.parent/base
-        if not p.is_file(): raise ConfigError(f'{chain[-1][0]}: base: {base} not found (looked at {p}); fix the path, relative to this file')
+        if not p.is_file():
+            raise ConfigError(f'{chain[-1][0]}: base: {base} not found (looked at {p}); fix the path, relative to this '
+                              'file')
     raw, where = {}, {}
     for q, d in reversed(chain): raw = merge(raw, d, str(q), where)
     for s in overrides or (): raw = merge(raw, parse_override(s), '--set', where)
@@ -518,7 +595,8 @@ def uncommented_keys(path) -> list:
 # %% ../nbs/00_config.ipynb #9782104b
 def _yaml_value(v) -> str:
     "One YAML flow value"
-    return yaml.safe_dump(v, default_flow_style=True, width=10**9, allow_unicode=True, sort_keys=False).removesuffix('\n...\n').strip()
+    return yaml.safe_dump(v, default_flow_style=True, width=10**9, allow_unicode=True,
+                          sort_keys=False).removesuffix('\n...\n').strip()
 
 def _plain(v):
     if is_dataclass(v): return dataclasses.asdict(v)
@@ -581,7 +659,8 @@ def atomic_folder(dest, exists:str='refuse', # refuse | replace | update (keep f
     "A temporary folder that becomes `dest` by one rename when the block completes; it is removed when the block fails"
     dest = Path(dest).absolute()
     if exists == 'refuse' and dest.exists():
-        raise SftplayError(f'{dest} already exists; sftplay never overwrites it: choose another folder or remove it first')
+        raise SftplayError(f'{dest} already exists; sftplay never overwrites it: choose another folder or remove it '
+                           'first')
     dest.parent.mkdir(parents=True, exist_ok=True); _sweep(dest)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.partial-{os.getpid()}-', dir=dest.parent))  # same file system
     try:
@@ -603,7 +682,8 @@ def check_writable(dest, key:str):
         raise SftplayError(f'{key} {dest}: {f} is a file, not a folder; choose another {key}')
     base = next(p for p in [dest, *dest.parents] if p.exists())
     if not os.access(base, os.W_OK | os.X_OK):
-        raise SftplayError(f'{key} {dest}: {base} is not writable (read-only or no permission); choose a writable {key}')
+        raise SftplayError(f'{key} {dest}: {base} is not writable (read-only or no permission); choose a writable '
+                           f'{key}')
 
 # %% ../nbs/00_config.ipynb #2c0f3c45
 def check_outside_raw(dest, cfg:Config, key:str, is_file:bool=False):
@@ -611,20 +691,24 @@ def check_outside_raw(dest, cfg:Config, key:str, is_file:bool=False):
     d = Path(dest).resolve()
     for r in (cfg.resolve(x).resolve() for x in cfg.data.raw if cfg.resolve(x).exists()):
         if r == d or r in d.parents or d in r.parents or (is_file and r.is_file() and r.parent == d.parent):
-            raise SftplayError(f'{key} {dest}: overlaps the raw input {r}; sftplay never writes into raw data, so choose another {key}')
+            raise SftplayError(f'{key} {dest}: overlaps the raw input {r}; sftplay never writes into raw data, so '
+                               f'choose another {key}')
 
 # %% ../nbs/00_config.ipynb #a6859d88
-_WRITE_ERRNOS = {errno.ENOSPC: 'no space left on the device', errno.EDQUOT: 'disk quota exceeded', errno.EROFS: 'read-only file system',
-                 errno.EFBIG: 'a file grew past the size limit of this system', errno.EACCES: 'permission denied',
-                 errno.EPERM: 'permission denied', errno.ENOTDIR: 'a file is in the way of a folder'}
+_WRITE_ERRNOS = {errno.ENOSPC: 'no space left on the device', errno.EDQUOT: 'disk quota exceeded',
+                 errno.EROFS: 'read-only file system', errno.EFBIG: 'a file grew past the size limit of this system',
+                 errno.EACCES: 'permission denied', errno.EPERM: 'permission denied',
+                 errno.ENOTDIR: 'a file is in the way of a folder'}
 
 def _write_errno(e):
-    "The errno of a failed write in `e` or its causes (an OSError, or a library error quoting one); -1 for torch's lost bytes"
+    ("The errno of a failed write in `e` or its causes (an OSError, or a library error quoting one); -1 for torch's "
+     "lost bytes")
     seen = set()
     while e is not None and id(e) not in seen:
         seen.add(id(e))
         if isinstance(e, OSError) and e.errno in _WRITE_ERRNOS: return e.errno
-        if (m := re.search(r'\[Errno (\d+)\]|os error (\d+)', str(e))) and int(m[1] or m[2]) in _WRITE_ERRNOS: return int(m[1] or m[2])
+        if (m := re.search(r'\[Errno (\d+)\]|os error (\d+)', str(e))) and int(m[1] or m[2]) in _WRITE_ERRNOS:
+            return int(m[1] or m[2])
         if re.search(r'unexpected pos \d+ vs \d+|PytorchStreamWriter failed writing', str(e)): return -1
         e = e.__cause__ or e.__context__
     return None
@@ -634,12 +718,14 @@ def _free_mib(dest) -> float:
     return shutil.disk_usage(base).free / 2**20
 
 def write_error(e:Exception, dest) -> SftplayError|None:
-    "A one-line SftplayError for a write under `dest` that failed for lack of space or permission; None for any other error"
+    ("A one-line SftplayError for a write under `dest` that failed for lack of space or permission; None for any other "
+     "error")
     n = _write_errno(e)
     if n is None: return None
     free = _free_mib(dest)
     why = _WRITE_ERRNOS.get(n) or ('no space left on the device' if free < 1 else 'the write failed part way')
-    return SftplayError(f'{dest}: cannot write there: {why} ({free:.1f} MiB free); free some space or choose another folder, then run again')
+    return SftplayError(f'{dest}: cannot write there: {why} ({free:.1f} MiB free); free some space or choose another '
+                        'folder, then run again')
 
 @contextmanager
 def writing(dest):
@@ -681,7 +767,8 @@ def import_bitsandbytes():
     "bitsandbytes imported once, quietly and offline (its import-time log goes to DEBUG_LOG); None when not installed"
     if 'bitsandbytes' in sys.modules: return sys.modules['bitsandbytes']
     saved = sys.modules.get('kernels', 0)
-    sys.modules['kernels'] = None  # `from kernels import get_kernel` fails: bitsandbytes would fetch a kernel from the Hub
+    # `from kernels import get_kernel` fails: bitsandbytes would fetch a kernel from the Hub
+    sys.modules['kernels'] = None
     try:
         with nullcontext() if _DEBUG.get() else kept_logs(['bitsandbytes']):
             try: import bitsandbytes
@@ -697,7 +784,8 @@ _QUIET_ENV = {'TRANSFORMERS_VERBOSITY': 'error', 'DATASETS_VERBOSITY': 'error', 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     "sftplay's own warnings as one `sftplay: warning:` line; a library's into DEBUG_LOG"
-    if Path(filename).parent.name == 'sftplay' or category.__module__.startswith('sftplay'): print(f'sftplay: warning: {message}', file=sys.stderr)
+    if Path(filename).parent.name == 'sftplay' or category.__module__.startswith('sftplay'):
+        print(f'sftplay: warning: {message}', file=sys.stderr)
     else: DEBUG_LOG.append(f'{category.__name__}: {message} ({filename}:{lineno})')
 
 @contextmanager
@@ -706,7 +794,8 @@ def quiet_libraries():
     saved = {k: os.environ.get(k) for k in _QUIET_ENV}
     for k, v in _QUIET_ENV.items(): os.environ.setdefault(k, v)  # read by those libraries when they are imported
     for name in ('transformers', 'datasets'):  # and told directly when they already are
-        if name in sys.modules: getattr(importlib.import_module(f'{name}.utils.logging'), 'disable_progress_bar', lambda: 0)()
+        if name in sys.modules:
+            getattr(importlib.import_module(f'{name}.utils.logging'), 'disable_progress_bar', lambda: 0)()
     levels = [(lg, lg.level) for lg in map(logging.getLogger, LIBRARIES)]
     try:
         with kept_logs(), warnings.catch_warnings():
@@ -734,7 +823,8 @@ def _report(line:str, code:int):
 
 @contextmanager
 def cli_errors(debug:bool=False):
-    "Report errors as one line and an exit code when running as a command; re-raise when called from Python or with `debug`"
+    ("Report errors as one line and an exit code when running as a command; re-raise when called from Python or with "
+     "`debug`")
     if debug and in_command():
         for line in DEBUG_LOG: print(f'debug: {line}', file=sys.stderr)
     token = _DEBUG.set(debug)
@@ -752,7 +842,8 @@ def cli_errors(debug:bool=False):
         _report(f'sftplay: error: {e}', 2)
     except Exception as e:
         if debug or not in_command(): raise
-        if isinstance(e, OSError) and e.filename and (w := write_error(e, e.filename)): _report(f'sftplay: error: {w}', 2)
+        if isinstance(e, OSError) and e.filename and (w := write_error(e, e.filename)):
+            _report(f'sftplay: error: {w}', 2)
         msg = ' '.join(str(e).split())
         _report(f'sftplay: internal error: {type(e).__name__}: {msg} (rerun with --debug for the traceback)', 1)
     finally: _DEBUG.reset(token)
@@ -761,25 +852,32 @@ def cli_errors(debug:bool=False):
 def _options(f, skip:int) -> list:
     "`(name, type, default, help)` of the parameters of `f` after the first `skip`"
     from fastcore.docments import docments
-    return [(k, v.anno, v.default, v.docment or '') for k, v in list(docments(f, full=True, returns=False).items())[skip:]]
+    return [(k, v.anno, v.default, v.docment or '')
+            for k, v in list(docments(f, full=True, returns=False).items())[skip:]]
 
 class Command:
-    "A `sftplay-*` command: `f(cfg, **options)` run from Python (`cmd(config, overrides, **options)`) or the shell (`cmd.cli()`)"
+    ("A `sftplay-*` command: `f(cfg, **options)` run from Python (`cmd(config, overrides, **options)`) or the shell "
+     "(`cmd.cli()`)")
     def __init__(self, f, config:bool=True): functools.update_wrapper(self, f); self.f, self.config = f, config
     def __call__(self, config:str|Config='configs/config_run.yaml', overrides=(), **options):
-        if not self.config: return self.f(**options) if config == 'configs/config_run.yaml' else self.f(config, **options)
+        if not self.config:
+            return self.f(**options) if config == 'configs/config_run.yaml' else self.f(config, **options)
         return self.f(config if isinstance(config, Config) else load_config(config, overrides or ()), **options)
     def parser(self) -> argparse.ArgumentParser:
         p = argparse.ArgumentParser(description=self.f.__doc__)
         if self.config:
-            p.add_argument('--config', default='configs/config_run.yaml', help='run config, merged over the base it names (default: %(default)s)')
+            p.add_argument('--config', default='configs/config_run.yaml',
+                           help='run config, merged over the base it names (default: %(default)s)')
             p.add_argument('--set', dest='overrides', action='append', default=[], metavar='KEY.PATH=VALUE',
                            help='override one config key: key.path=value (repeatable), e.g. --set tuning.lora.r=8')
         for name, tp, default, doc in _options(self.f, 1 if self.config else 0):
             flag = '--' + name.replace('_', '-')
             if tp is bool: p.add_argument(flag, dest=name, action='store_true', help=doc)
-            else: p.add_argument(flag, dest=name, type=tp, default=default, metavar=f'({tp.__name__})', help=f'{doc} (default: {default})')
-        p.add_argument('--debug', action='store_true', help='show tracebacks and library messages instead of one-line errors')
+            else:
+                p.add_argument(flag, dest=name, type=tp, default=default, metavar=f'({tp.__name__})',
+                               help=f'{doc} (default: {default})')
+        p.add_argument('--debug', action='store_true',
+                       help='show tracebacks and library messages instead of one-line errors')
         return p
     def cli(self, argv=None) -> int:
         "Run from the shell: parse `argv` (default: sys.argv), report errors as one line, return the exit code"

@@ -38,33 +38,41 @@ def model_source(name:str, root=None) -> str:
     for cand in ([p] if p.is_absolute() else [base/p, Path.cwd()/p]):
         if cand.is_dir(): return str(cand.resolve())
     where = f'no such folder; fix the path (relative paths start at {base.resolve()})'
-    if p.is_absolute() or name.startswith('.') or not _HUB_ID.match(name): raise SftplayError(f'model.name {name!r}: {where}')
-    if len(p.parts) > 1 and any((b/p.parts[0]).is_dir() for b in (base, Path.cwd())):  # models/x where models/ exists: a path
+    if p.is_absolute() or name.startswith('.') or not _HUB_ID.match(name):
+        raise SftplayError(f'model.name {name!r}: {where}')
+    # models/x where models/ exists: a path
+    if len(p.parts) > 1 and any((b/p.parts[0]).is_dir() for b in (base, Path.cwd())):
         raise SftplayError(f'model.name {name!r}: {where}')
     # a Hub id: refuse at once what from_pretrained would only refuse after a minute of retries
     if _offline() and not _cached(name):
-        raise SftplayError(f'model.name {name!r}: the Hub is offline (HF_HUB_OFFLINE=1) and it is not cached; use a local folder, or '
-                           'unset HF_HUB_OFFLINE to download it')
+        raise SftplayError(f'model.name {name!r}: the Hub is offline (HF_HUB_OFFLINE=1) and it is not cached; use a '
+                           'local folder, or unset HF_HUB_OFFLINE to download it')
     if not _offline() and not _cached(name) and not hub_reachable():
-        raise SftplayError(f'model.name {name!r}: not a local folder, and the Hugging Face Hub cannot be reached from here; use a local '
-                           'folder (sftplay-tiny builds one), or check the network / HF_ENDPOINT')
+        raise SftplayError(f'model.name {name!r}: not a local folder, and the Hugging Face Hub cannot be reached from '
+                           'here; use a local folder (sftplay-tiny builds one), or check the network / HF_ENDPOINT')
     return name
 
 # %% ../nbs/00b_models.ipynb #b2984ee8
 def load_error(what:str, name:str, src:str, e:Exception) -> SftplayError:
-    "A one-line error for the `what` (tokenizer, weights) of model `name` that from_pretrained could not load from `src`"
+    ("A one-line error for the `what` (tokenizer, weights) of model `name` that from_pretrained could not load from "
+     "`src`")
     first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     if 'trust_remote_code' in str(e):
-        return SftplayError(f'model.name {name!r}: loading its {what} needs Python code shipped with the model, which sftplay does not run by default; '
-                            'set model.trust_remote_code=true only if you trust that code, or use a model transformers supports natively')
+        return SftplayError(f'model.name {name!r}: loading its {what} needs Python code shipped with the model, which '
+                            'sftplay does not run by default; set model.trust_remote_code=true only if you trust that '
+                            'code, or use a model transformers supports natively')
     if Path(src).is_dir():
-        return SftplayError(f'model.name {name!r}: the folder {src} has no usable {what} ({first[:160]}); point model.name at a complete model folder')
-    hint = ('the Hub is offline (HF_HUB_OFFLINE=1) and it is not cached' if _offline() else 'it is not a local folder and the Hub did not provide it')
-    return SftplayError(f'model.name {name!r}: cannot load its {what}: {hint}; use a local folder (sftplay-tiny builds one) or a reachable Hub id')
+        return SftplayError(f'model.name {name!r}: the folder {src} has no usable {what} ({first[:160]}); point '
+                            'model.name at a complete model folder')
+    hint = ('the Hub is offline (HF_HUB_OFFLINE=1) and it is not cached' if _offline()
+            else 'it is not a local folder and the Hub did not provide it')
+    return SftplayError(f'model.name {name!r}: cannot load its {what}: {hint}; use a local folder (sftplay-tiny builds '
+                        'one) or a reachable Hub id')
 
 # %% ../nbs/00b_models.ipynb #64627e51
 def _custom_model_type(src) -> str|None:
-    "The model_type of a local model folder whose config.json maps it to code shipped in the folder (auto_map), for a type transformers lacks"
+    ("The model_type of a local model folder whose config.json maps it to code shipped in the folder (auto_map), for a "
+     "type transformers lacks")
     p = Path(src)/'config.json'
     try: c = json.loads(p.read_text()) if p.is_file() else {}
     except ValueError: return None
@@ -80,7 +88,9 @@ def load_tokenizer(cfg:Config, name:str=None):
         raise load_error(f'model type {t!r}', name, src, ValueError('needs trust_remote_code'))
     try: tok = AutoTokenizer.from_pretrained(src, trust_remote_code=cfg.model.trust_remote_code)
     except (OSError, ValueError, KeyError, TypeError) as e: raise load_error('tokenizer', name, src, e) from e
-    if tok.eos_token is None: raise SftplayError(f'model.name {name!r}: its tokenizer has no EOS token, so a fine-tuned model could never stop; use a tokenizer with eos_token set')
+    if tok.eos_token is None:
+        raise SftplayError(f'model.name {name!r}: its tokenizer has no EOS token, so a fine-tuned model could never '
+                           'stop; use a tokenizer with eos_token set')
     if tok.pad_token is None: tok.pad_token = tok.eos_token
     return tok
 
@@ -88,14 +98,16 @@ def load_tokenizer(cfg:Config, name:str=None):
 SPECIAL_TOKENS = ['<pad>', '<s>', '</s>', '<unk>']
 ROLE_TOKENS = ['<|system|>', '<|user|>', '<|assistant|>']
 
-# the tiny models' chat template: renders exactly as chat_templates/default.jinja (tool calls included), without its notes
-CHAT_TEMPLATE = """{{- bos_token }}
+# the tiny models' chat template: renders exactly as chat_templates/default.jinja (tool calls included),
+# without its notes
+CHAT_TEMPLATE = ("""{{- bos_token }}
 {%- if tools %}
     {{- '<|system|>\\n' }}
     {%- if messages and messages[0]['role'] == 'system' %}
         {{- messages[0]['content'] + '\\n\\n' }}
     {%- endif %}
-    {{- 'Tools (to call one, answer with <tool_call>{"name": ..., "arguments": {...}}</tool_call>, a line per call):\\n' }}
+    {{- 'Tools (to call one, answer with <tool_call>{"name": ..., "arguments": {...}}</tool_call>, """
+"""a line per call):\\n' }}
     {%- for tool in tools %}
         {{- (tool.function if tool.function is defined else tool) | tojson }}
         {{- '\\n' }}
@@ -123,11 +135,12 @@ CHAT_TEMPLATE = """{{- bos_token }}
 {%- if add_generation_prompt %}
     {{- '<|assistant|>\\n' }}
 {%- endif %}
-"""
+""")
 
-def train_tokenizer(texts, vocab_size:int=2048,
-                    split_spaces:bool=True, # a space is a token of its own; False merges it into the next word, as GPT-2 and Llama 3 do
-                   ):
+def train_tokenizer(
+    texts, vocab_size:int=2048,
+    split_spaces:bool=True, # a space is a token of its own; False merges it into the next word, as GPT-2 and Llama 3 do
+):
     "A byte-level BPE tokenizer (a transformers fast tokenizer) trained on `texts`"
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -136,11 +149,11 @@ def train_tokenizer(texts, vocab_size:int=2048,
     byte = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(' ', 'isolated'), byte]) if split_spaces else byte
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS + ROLE_TOKENS, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS + ROLE_TOKENS,
+                                  show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(texts, trainer)
-    out = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token='<pad>', bos_token='<s>', eos_token='</s>', unk_token='<unk>',
-                                  extra_special_tokens=ROLE_TOKENS, model_max_length=2048)
+    out = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token='<pad>', bos_token='<s>', eos_token='</s>',
+                                  unk_token='<unk>', extra_special_tokens=ROLE_TOKENS, model_max_length=2048)
     out.chat_template = CHAT_TEMPLATE
     return out
 
@@ -163,9 +176,9 @@ def _tiny_model(kind, tok, hidden, layers, heads, intermediate):
     from transformers import LlamaConfig, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
     ids = dict(pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
     if kind == 'causal':
-        c = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=intermediate, num_hidden_layers=layers,
-                        num_attention_heads=heads, num_key_value_heads=heads, max_position_embeddings=2048,
-                        tie_word_embeddings=True, **ids)
+        c = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=intermediate,
+                        num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=heads,
+                        max_position_embeddings=2048, tie_word_embeddings=True, **ids)
         return LlamaForCausalLM(c)
     c = T5Config(vocab_size=len(tok), d_model=hidden, d_kv=hidden // heads, d_ff=intermediate, num_layers=layers,
                  num_decoder_layers=layers, num_heads=heads, feed_forward_proj='gated-gelu', tie_word_embeddings=False,
@@ -185,9 +198,11 @@ def build_tiny(out, kind:str='causal', texts=(), vocab_size:int=2048, hidden:int
     tok = train_tokenizer(texts, vocab_size)
     torch.manual_seed(seed)
     model = _tiny_model(kind, tok, hidden, layers, heads, intermediate)
-    model.generation_config = GenerationConfig(pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
-                                               eos_token_id=tok.eos_token_id, decoder_start_token_id=getattr(model.config, 'decoder_start_token_id', None))
-    with atomic_folder(out, 'replace' if replace else 'refuse') as tmp: model.save_pretrained(tmp); tok.save_pretrained(tmp)
+    model.generation_config = GenerationConfig(
+        pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+        decoder_start_token_id=getattr(model.config, 'decoder_start_token_id', None))
+    with atomic_folder(out, 'replace' if replace else 'refuse') as tmp:
+        model.save_pretrained(tmp); tok.save_pretrained(tmp)
     return out
 
 # %% ../nbs/00b_models.ipynb #dbdaf15e
@@ -198,42 +213,60 @@ def sftplay_tiny(cfg:Config,
     hidden:int=128, # model width
     layers:int=4, # blocks (T5: per stack)
     force:bool=False, # rebuild even if the folder holds a model
-    family:str=None, # build a tiny model of a real family instead: llama-3.1, qwen3, gemma-2, gpt-oss, ... (see FAMILIES)
+    family:str=None, # a tiny model of a real family instead: llama-3.1, qwen3, gemma-2, gpt-oss, ... (see FAMILIES)
 ):
-    "Build a tiny offline model + tokenizer for model.name (Llama for causal, T5 for seq2seq, or a real family's with --family)"
+    ("Build a tiny offline model + tokenizer for model.name (Llama for causal, T5 for seq2seq, or a real family's with "
+     "--family)")
     dest = cfg.resolve(out or cfg.model.name)
-    if family and family not in FAMILIES: raise SftplayError(f"--family {family!r}: choose one of {', '.join(FAMILIES)}")
+    if family and family not in FAMILIES:
+        raise SftplayError(f"--family {family!r}: choose one of {', '.join(FAMILIES)}")
     if (dest/'config.json').exists() and not force:
         print(f'{dest} already holds a model (use --force to rebuild)'); return dest
-    files = [p for r in cfg.data.raw for p in ([cfg.resolve(r)] if cfg.resolve(r).exists() else sorted(cfg.root.glob(r)) if not Path(r).is_absolute() else [])]
+    files = [p for r in cfg.data.raw
+             for p in ([cfg.resolve(r)] if cfg.resolve(r).exists() else sorted(cfg.root.glob(r))
+                       if not Path(r).is_absolute() else [])]
     texts = corpus_from(files)
-    if not texts: raise SftplayError(f'data.raw {cfg.data.raw}: no JSONL/CSV text found to train the tokenizer on; run sftplay-sample first')
+    if not texts:
+        raise SftplayError(f'data.raw {cfg.data.raw}: no JSONL/CSV text found to train the tokenizer on; run '
+                           'sftplay-sample first')
     if family:
         build_family(dest, family, texts, root=cfg.root, replace=force)
-        print(f'built a tiny {family} model in {dest} (its vendor chat template: set template.path: tokenizer)'); return dest
+        print(f'built a tiny {family} model in {dest} (its vendor chat template: set template.path: tokenizer)')
+        return dest
     build_tiny(dest, cfg.model.type, texts, vocab_size=vocab_size, hidden=hidden, layers=layers, replace=force)
     print(f'built a tiny {cfg.model.type} model in {dest}'); return dest
 
 # %% ../nbs/00b_models.ipynb #1e75b6c0
-# name: (architecture, tokenizer kind, bos, eos, pad, unk, other special tokens, non-special added tokens, tokenizer adds BOS)
+# name: (architecture, tokenizer kind, bos, eos, pad, unk, other special tokens, non-special added tokens,
+#        tokenizer adds BOS)
 FAMILIES = {
     'llama-3.1': ('llama', 'byte_bpe', '<|begin_of_text|>', '<|eot_id|>', None, None,
-                  ['<|end_of_text|>', '<|start_header_id|>', '<|end_header_id|>', '<|eom_id|>', '<|python_tag|>'], [], True),
+                  ['<|end_of_text|>', '<|start_header_id|>', '<|end_header_id|>', '<|eom_id|>', '<|python_tag|>'], [],
+                  True),
     'llama-3.2': ('llama', 'byte_bpe', '<|begin_of_text|>', '<|eot_id|>', None, None,
-                  ['<|end_of_text|>', '<|start_header_id|>', '<|end_header_id|>', '<|eom_id|>', '<|python_tag|>'], [], True),
-    'qwen2.5': ('qwen2', 'byte_bpe', None, '<|im_end|>', '<|endoftext|>', None, ['<|im_start|>'], ['<tool_call>', '</tool_call>'], False),
+                  ['<|end_of_text|>', '<|start_header_id|>', '<|end_header_id|>', '<|eom_id|>', '<|python_tag|>'], [],
+                  True),
+    'qwen2.5': ('qwen2', 'byte_bpe', None, '<|im_end|>', '<|endoftext|>', None, ['<|im_start|>'],
+                ['<tool_call>', '</tool_call>'], False),
     'qwen3': ('qwen3', 'byte_bpe', None, '<|im_end|>', '<|endoftext|>', None, ['<|im_start|>'],
               ['<think>', '</think>', '<tool_call>', '</tool_call>', '<tool_response>', '</tool_response>'], False),
-    'deepseek-r1-distill': ('qwen2', 'byte_bpe', '<｜begin▁of▁sentence｜>', '<｜end▁of▁sentence｜>', '<｜end▁of▁sentence｜>', None,
-                            ['<｜User｜>', '<｜Assistant｜>'], ['<think>', '</think>'], True),
-    'mistral-v0.3': ('mistral', 'sentencepiece', '<s>', '</s>', None, '<unk>', ['[INST]', '[/INST]', '[TOOL_CALLS]', '[AVAILABLE_TOOLS]',
-                     '[/AVAILABLE_TOOLS]', '[TOOL_RESULTS]', '[/TOOL_RESULTS]'], [], True),
-    'mistral-small-3': ('mistral', 'byte_bpe', '<s>', '</s>', None, '<unk>', ['[INST]', '[/INST]', '[SYSTEM_PROMPT]', '[/SYSTEM_PROMPT]',
-                        '[TOOL_CALLS]', '[AVAILABLE_TOOLS]', '[/AVAILABLE_TOOLS]', '[TOOL_RESULTS]', '[/TOOL_RESULTS]'], [], True),
-    'gemma-2': ('gemma2', 'sentencepiece', '<bos>', '<eos>', '<pad>', '<unk>', ['<start_of_turn>', '<end_of_turn>'], [], True),
-    'gemma-3': ('gemma3_text', 'sentencepiece', '<bos>', '<eos>', '<pad>', '<unk>', ['<start_of_turn>', '<end_of_turn>'], [], True),
-    'gemma-4': ('gemma3_text', 'sentencepiece', '<bos>', '<eos>', '<pad>', '<unk>', ['<|turn>', '<turn|>', '<|channel>', '<channel|>', '<|think|>'], [], True),
-    'phi-3.5': ('phi3', 'sentencepiece', '<s>', '<|endoftext|>', '<|endoftext|>', '<unk>', ['<|system|>', '<|user|>', '<|assistant|>', '<|end|>'], [], False),
+    'deepseek-r1-distill': ('qwen2', 'byte_bpe', '<｜begin▁of▁sentence｜>', '<｜end▁of▁sentence｜>', '<｜end▁of▁sentence｜>',
+                            None, ['<｜User｜>', '<｜Assistant｜>'], ['<think>', '</think>'], True),
+    'mistral-v0.3': ('mistral', 'sentencepiece', '<s>', '</s>', None, '<unk>',
+                     ['[INST]', '[/INST]', '[TOOL_CALLS]', '[AVAILABLE_TOOLS]', '[/AVAILABLE_TOOLS]', '[TOOL_RESULTS]',
+                      '[/TOOL_RESULTS]'], [], True),
+    'mistral-small-3': ('mistral', 'byte_bpe', '<s>', '</s>', None, '<unk>',
+                        ['[INST]', '[/INST]', '[SYSTEM_PROMPT]', '[/SYSTEM_PROMPT]',
+                        '[TOOL_CALLS]', '[AVAILABLE_TOOLS]', '[/AVAILABLE_TOOLS]', '[TOOL_RESULTS]', '[/TOOL_RESULTS]'],
+                        [], True),
+    'gemma-2': ('gemma2', 'sentencepiece', '<bos>', '<eos>', '<pad>', '<unk>', ['<start_of_turn>', '<end_of_turn>'], [],
+                True),
+    'gemma-3': ('gemma3_text', 'sentencepiece', '<bos>', '<eos>', '<pad>', '<unk>',
+                ['<start_of_turn>', '<end_of_turn>'], [], True),
+    'gemma-4': ('gemma3_text', 'sentencepiece', '<bos>', '<eos>', '<pad>', '<unk>',
+                ['<|turn>', '<turn|>', '<|channel>', '<channel|>', '<|think|>'], [], True),
+    'phi-3.5': ('phi3', 'sentencepiece', '<s>', '<|endoftext|>', '<|endoftext|>', '<unk>',
+                ['<|system|>', '<|user|>', '<|assistant|>', '<|end|>'], [], False),
     'phi-4-mini': ('phi3', 'byte_bpe', '<|endoftext|>', '<|endoftext|>', '<|endoftext|>', None,
                    ['<|system|>', '<|user|>', '<|assistant|>', '<|end|>', '<|tool|>', '<|/tool|>'], [], False),
     'smollm2': ('llama', 'byte_bpe', '<|im_start|>', '<|im_end|>', '<|im_end|>', None, [], [], False),
@@ -248,11 +281,13 @@ def vendor_template(name:str, root=None) -> Path:
     roots.append(Path(__file__).resolve().parent.parent if '__file__' in globals() else Path.cwd().parent)
     for r in roots:
         if (p := r/'chat_templates/vendor'/f'{name}.jinja').is_file(): return p
-    raise SftplayError(f'chat_templates/vendor/{name}.jinja: not found under {roots[0]}; run from the sftplay project (it ships the vendor templates)')
+    raise SftplayError(f'chat_templates/vendor/{name}.jinja: not found under {roots[0]}; run from the sftplay project '
+                       '(it ships the vendor templates)')
 
 # %% ../nbs/00b_models.ipynb #26d155e5
 def family_tokenizer(name:str, texts, template:str, vocab_size:int=600):
-    "A tokenizer like family `name`'s (kind, special tokens, BOS / EOS / pad) trained on `texts`, with `template` as its chat template"
+    ("A tokenizer like family `name`'s (kind, special tokens, BOS / EOS / pad) trained on `texts`, with `template` as "
+     "its chat template")
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
     arch, kind, bos, eos, pad, unk, specials, plain, adds_bos = FAMILIES[name]
@@ -264,8 +299,9 @@ def family_tokenizer(name:str, texts, template:str, vocab_size:int=600):
         tok, alphabet = Tokenizer(models.BPE(unk_token=unk)), []
         tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement='▁', prepend_scheme='first')
         tok.decoder = decoders.Metaspace(replacement='▁', prepend_scheme='first')
-    tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=special, show_progress=False,
-                                                       initial_alphabet=alphabet))
+    tok.train_from_iterator(texts,
+                            trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=special, show_progress=False,
+                                                initial_alphabet=alphabet))
     if plain: tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in plain])
     if adds_bos: tok.post_processor = processors.TemplateProcessing(single=f'{bos} $A', pair=f'{bos} $A {bos} $B',
                                                                     special_tokens=[(bos, tok.token_to_id(bos))])
@@ -278,7 +314,8 @@ def family_tokenizer(name:str, texts, template:str, vocab_size:int=600):
 def family_model(name:str, tok, hidden:int=64, layers:int=2, heads:int=4, kv_heads:int=2, intermediate:int=128):
     "A tiny random model of family `name`'s architecture, sized for `tok`"
     import transformers as T
-    ids = dict(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, vocab_size=len(tok))
+    ids = dict(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+               vocab_size=len(tok))
     kw = dict(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
               intermediate_size=intermediate, max_position_embeddings=2048, **ids)
     hd = dict(head_dim=hidden // heads)
@@ -290,8 +327,10 @@ def family_model(name:str, tok, hidden:int=64, layers:int=2, heads:int=4, kv_hea
             'gemma3_text': lambda: T.Gemma3TextConfig(**kw, **hd, sliding_window=64),
             'phi3': lambda: T.Phi3Config(**kw, tie_word_embeddings=False),
             # gpt-oss: its rope scaling assumes a 128k context; experts are not nn.Linear, so LoRA goes on attention
-            'gpt_oss': lambda: T.GptOssConfig(**{**kw, 'max_position_embeddings': 131072}, **hd, num_local_experts=4, num_experts_per_tok=2,
-                                               sliding_window=64, layer_types=(['sliding_attention', 'full_attention'] * layers)[:layers])}
+            'gpt_oss': lambda: T.GptOssConfig(**{**kw, 'max_position_embeddings': 131072}, **hd, num_local_experts=4,
+                                              num_experts_per_tok=2,
+                                               sliding_window=64,
+                                               layer_types=(['sliding_attention', 'full_attention'] * layers)[:layers])}
     return T.AutoModelForCausalLM.from_config(make[FAMILIES[name][0]]())
 
 def build_family(out, name:str, texts, root=None, seed:int=0, replace:bool=False) -> Path:
@@ -303,6 +342,8 @@ def build_family(out, name:str, texts, root=None, seed:int=0, replace:bool=False
     tok = family_tokenizer(name, list(texts) + markers, template)
     torch.manual_seed(seed)
     model = family_model(name, tok)
-    model.generation_config = GenerationConfig(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    with atomic_folder(out, 'replace' if replace else 'refuse') as tmp: model.save_pretrained(tmp); tok.save_pretrained(tmp)
+    model.generation_config = GenerationConfig(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                                               pad_token_id=tok.pad_token_id)
+    with atomic_folder(out, 'replace' if replace else 'refuse') as tmp:
+        model.save_pretrained(tmp); tok.save_pretrained(tmp)
     return Path(out)

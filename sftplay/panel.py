@@ -221,7 +221,8 @@ def _changed(self:ConfigPanel, change=None):
     color = {'fits': 'green', 'over': '#b00', 'unknown': '#a60'}[state]
     self.plan.value = f'<div data-state="{state}" style="color:{color}">memory plan: {html.escape(text)}</div>'
     self.problems.value = ('<span style="color:green">config is valid</span>' if not self.errors else
-                           '<ul style="color:#b00">' + ''.join(f'<li>{html.escape(p)}</li>' for p in self.errors) + '</ul>')
+                           '<ul style="color:#b00">' + ''.join(f'<li>{html.escape(p)}</li>' for p in self.errors)
+                           + '</ul>')
     self.save_button.disabled = bool(self.errors)
 
 def _save(self:ConfigPanel, button=None) -> Path:

@@ -159,10 +159,10 @@ class BatchPlan:
 # %% ../nbs/00c_plan.ipynb #b94bf43c
 CPU_WORKING_SET = 256 * 2**20  # on CPU: activations + logits of one micro-batch (bytes), see above
 
-def plan_batch(shape:ModelShape, mode:str='qlora', max_seq_len:int=512, effective_batch:int=16, free_bytes:int=8 * 2**30,
-               grad_ckpt:bool=True, lora_r:int=16, param_bytes:int=2, act_bytes:int=2, load_in_8bit:bool=False,
-               world_size:int=1, micro_batch:int|None=None, headroom:float=0.9,
-               working_set:int|None=None, # at most this many bytes of activations + logits per micro-batch (CPU_WORKING_SET on CPU)
+def plan_batch(shape:ModelShape, mode:str='qlora', max_seq_len:int=512, effective_batch:int=16,
+               free_bytes:int=8 * 2**30, grad_ckpt:bool=True, lora_r:int=16, param_bytes:int=2, act_bytes:int=2,
+               load_in_8bit:bool=False, world_size:int=1, micro_batch:int|None=None, headroom:float=0.9,
+               working_set:int|None=None, # max bytes of activations + logits per micro-batch (CPU_WORKING_SET on CPU)
                **adapter, # adapter options for estimate_memory: dora, full_params, token_rows
               ) -> BatchPlan:
     "Micro-batch and accumulation that reach `effective_batch` rows per step within `headroom` x `free_bytes`"
@@ -174,9 +174,11 @@ def plan_batch(shape:ModelShape, mode:str='qlora', max_seq_len:int=512, effectiv
         cands = [b for b in cands if b == 1 or est(b)['activations'] + est(b)['logits'] <= working_set]
     for b in cands:
         e = est(b)
-        if e['total'] <= headroom * free_bytes: return BatchPlan(b, math.ceil(per_dev / b), world_size, e, int(free_bytes), True)
+        if e['total'] <= headroom * free_bytes:
+            return BatchPlan(b, math.ceil(per_dev / b), world_size, e, int(free_bytes), True)
     b = cands[-1]; e = est(b)
-    tips = [t for t, ok in [('tuning.mode=qlora', mode != 'qlora'), ('train.gradient_checkpointing=true', not grad_ckpt),
+    tips = [t for t, ok in [('tuning.mode=qlora', mode != 'qlora'),
+                            ('train.gradient_checkpointing=true', not grad_ckpt),
                             (f'model.max_seq_len={max_seq_len // 2}', True)] if ok]
     if micro_batch and micro_batch > 1: tips.insert(0, 'train.micro_batch_size=auto')
     return BatchPlan(b, math.ceil(per_dev / b), world_size, e, int(free_bytes), False, 'try ' + ', '.join(tips))

@@ -21,19 +21,24 @@ SLOTS = {
 }
 
 TEMPLATES = {
-    'send_email': ['send an email to {to} about {subject}', 'email {to} re {subject}', 'write {to} a mail about the {subject}',
-                   'can you shoot {to} an email, subject {subject}', 'mail {to} about {subject} asap', 'draft a message to {to} on {subject}'],
+    'send_email': ['send an email to {to} about {subject}', 'email {to} re {subject}',
+                   'write {to} a mail about the {subject}', 'can you shoot {to} an email, subject {subject}',
+                   'mail {to} about {subject} asap', 'draft a message to {to} on {subject}'],
     'search_email': ['find emails from {from} about {query}', 'search my inbox for {query} from {from}',
                      'any mail from {from} mentioning {query}?', 'look up messages {from} sent about {query}'],
-    'schedule_meeting': ['set up a meeting with {with} about {topic} on {day} at {time}', 'book {time} {day} with {with} to discuss {topic}',
-                         'schedule {topic} with {with} {day} {time}', 'can we get {with} in a room {day} at {time} for {topic}'],
-    'cancel_meeting': ['cancel my meeting with {with} on {day}', 'drop the {day} sync with {with}', "call off {day}'s meeting with {with}"],
+    'schedule_meeting': ['set up a meeting with {with} about {topic} on {day} at {time}',
+                         'book {time} {day} with {with} to discuss {topic}',
+                         'schedule {topic} with {with} {day} {time}',
+                         'can we get {with} in a room {day} at {time} for {topic}'],
+    'cancel_meeting': ['cancel my meeting with {with} on {day}', 'drop the {day} sync with {with}',
+                       "call off {day}'s meeting with {with}"],
     'open_file': ['open {file}', 'pull up {file}', 'can you open the file {file}', 'show me {file}'],
     'share_file': ['share {file} with {with}', 'send {file} over to {with}', 'give {with} access to {file}'],
     'move_file': ['move {file} to {folder}', 'put {file} in the {folder} folder', 'file {file} under {folder}'],
     'delete_file': ['delete {file}', 'trash {file}', 'remove the file {file}'],
     'search_files': ['search my files for {query}', 'find docs about {query}', "where's that doc on {query}"],
-    'set_reminder': ['remind me to {text} {day} at {time}', 'set a reminder for {day} {time}: {text}', "don't let me forget to {text} {day} at {time}"],
+    'set_reminder': ['remind me to {text} {day} at {time}', 'set a reminder for {day} {time}: {text}',
+                     "don't let me forget to {text} {day} at {time}"],
     'search_web': ['google {query}', 'search the web for {query}', 'look up {query} online'],
 }
 
@@ -43,10 +48,10 @@ SUFFIXES = ['', '', '', ' thanks', ' pls', '!', ' asap', ' ty']
 # %% ../nbs/00a_sample.ipynb #af263667
 SYLLABLES = ('ka lo mi ren sa tor vi el an bri co da fen gal ha is jo ke lu mar ne ol pa qui ro sel ta ul ve wyn '
              'xa yo zel bo dru fa gi hol ix ja kor lem nu or pim ras sku tel um vor').split()
-WORDS_A = ('quarterly annual vendor client hiring budget security product launch travel marketing design legal onboarding '
-           'infra data sales support partner board team pricing research compliance migration roadmap payroll audit '
-           'training release billing office finance customer mobile cloud network api platform analytics growth brand '
-           'events benefits intern q1 q2 q3 q4 regional holiday offsite renewal tax procurement '
+WORDS_A = ('quarterly annual vendor client hiring budget security product launch travel marketing design legal '
+           'onboarding infra data sales support partner board team pricing research compliance migration roadmap '
+           'payroll audit training release billing office finance customer mobile cloud network api platform analytics '
+           'growth brand events benefits intern q1 q2 q3 q4 regional holiday offsite renewal tax procurement '
            'warehouse logistics retail wellness recruiting inventory shipping contracts quality safety').split()
 WORDS_B = ('review plan update sync report kickoff retro forecast proposal checklist timeline contract demo summary '
            'workshop handoff estimate strategy brief notes agenda slides metrics survey invoice policy backlog '
@@ -72,9 +77,12 @@ class _Values:
         return self._fresh(lambda: f'{part()} {part()}')
     def topic(self): return self._fresh(lambda: f'{self.rng.choice(WORDS_A)} {self.rng.choice(WORDS_B)}')
     def query(self): return self._fresh(lambda: ' '.join(self.rng.sample(WORDS_A + WORDS_B, self.rng.choice([2, 3]))))
-    def file(self): return self._fresh(lambda: f'{self.rng.choice(WORDS_A)}_{self.rng.choice(WORDS_B)}.{self.rng.choice(EXTS)}')
+    def file(self):
+        return self._fresh(lambda: f'{self.rng.choice(WORDS_A)}_{self.rng.choice(WORDS_B)}.{self.rng.choice(EXTS)}')
     def folder(self): return self._fresh(lambda: f'{self.rng.choice(WORDS_A)}-{self.rng.choice(WORDS_B)}')
-    def text(self): return self._fresh(lambda: f'{self.rng.choice(VERBS)} the {self.rng.choice(WORDS_A)} {self.rng.choice(WORDS_B)}')
+    def text(self):
+        return self._fresh(lambda: f'{self.rng.choice(VERBS)} the {self.rng.choice(WORDS_A)} '
+                                   f'{self.rng.choice(WORDS_B)}')
 
 # %% ../nbs/00a_sample.ipynb #29e715ca
 _KIND = {'to': 'name', 'from': 'name', 'with': 'name', 'subject': 'topic', 'topic': 'topic', 'query': 'query',
@@ -90,7 +98,8 @@ def make_row(rng:random.Random, values:_Values, intent:str) -> dict:
     text = rng.choice(TEMPLATES[intent]).format(**slots)
     text = rng.choice(PREFIXES) + text + rng.choice(SUFFIXES)
     if rng.random() < 0.2: text = text[0].upper() + text[1:]
-    return {'input': text, 'output': json.dumps({'intent': intent, 'slots': slots}, ensure_ascii=False, separators=(',', ':'))}
+    return {'input': text,
+            'output': json.dumps({'intent': intent, 'slots': slots}, ensure_ascii=False, separators=(',', ':'))}
 
 # %% ../nbs/00a_sample.ipynb #01026d1f
 def make_intents(n:int=10_000, seed:int=0) -> list:
@@ -111,7 +120,8 @@ def intents_schema() -> dict:
                          'properties': {'intent': {'const': i}, 'slots': {
                              'type': 'object', 'required': ss, 'additionalProperties': False,
                              'properties': {s: {'type': 'string', 'minLength': 1} for s in ss}}}}
-    return {'$schema': 'https://json-schema.org/draft/2020-12/schema', 'title': 'sftplay sample: enterprise assistant intent',
+    return {'$schema': 'https://json-schema.org/draft/2020-12/schema',
+            'title': 'sftplay sample: enterprise assistant intent',
             'oneOf': [alt(i, ss) for i, ss in sorted(SLOTS.items())]}
 
 # %% ../nbs/00a_sample.ipynb #88a66e63
@@ -127,19 +137,29 @@ def write_sample(out_dir='data/raw', n:int=10_000, seed:int=0) -> list:
     files = {'intents.jsonl': lambda r: ''.join(json.dumps(x, ensure_ascii=False) + '\n' for x in r),
              'intents.csv': _csv_text, 'intents.schema.json': lambda r: json.dumps(intents_schema(), indent=2) + '\n'}
     clash = [f for f in files if (out/f).exists()]
-    if clash: raise SftplayError(f'{out/clash[0]} already exists; sample data is never overwritten (delete it first to regenerate)')
+    if clash:
+        raise SftplayError(f'{out/clash[0]} already exists; sample data is never overwritten (delete it first to '
+                           'regenerate)')
     rows = make_intents(n, seed)
     for f, text in files.items(): atomic_write(out/f, text(rows))
     return [out/f for f in files]
 
 # %% ../nbs/00a_sample.ipynb #b6b9dac6
 TOOLS = {
-    'get_weather': ('Current weather in a city', {'city': {'type': 'string'}, 'unit': {'type': 'string', 'enum': ['celsius', 'fahrenheit']}}, ['city']),
-    'search_files': ('Search the user\'s files', {'query': {'type': 'string'}, 'limit': {'type': 'integer', 'minimum': 1, 'maximum': 50}}, ['query']),
-    'send_email': ('Send an email', {'to': {'type': 'string'}, 'subject': {'type': 'string'}, 'body': {'type': 'string'}}, ['to', 'subject']),
-    'create_event': ('Put an event in the calendar', {'title': {'type': 'string'}, 'day': {'type': 'string', 'enum': list(DAYS)},
-                                                     'time': {'type': 'string', 'pattern': '^[0-2][0-9]:[0-5][0-9]$'}}, ['title', 'day']),
-    'convert_currency': ('Convert an amount of money', {'amount': {'type': 'number'}, 'from': {'type': 'string'}, 'to': {'type': 'string'}},
+    'get_weather': ('Current weather in a city',
+                    {'city': {'type': 'string'}, 'unit': {'type': 'string', 'enum': ['celsius', 'fahrenheit']}},
+                    ['city']),
+    'search_files': ('Search the user\'s files',
+                     {'query': {'type': 'string'}, 'limit': {'type': 'integer', 'minimum': 1, 'maximum': 50}},
+                     ['query']),
+    'send_email': ('Send an email',
+                   {'to': {'type': 'string'}, 'subject': {'type': 'string'}, 'body': {'type': 'string'}},
+                   ['to', 'subject']),
+    'create_event': ('Put an event in the calendar',
+                     {'title': {'type': 'string'}, 'day': {'type': 'string', 'enum': list(DAYS)},
+                      'time': {'type': 'string', 'pattern': '^[0-2][0-9]:[0-5][0-9]$'}}, ['title', 'day']),
+    'convert_currency': ('Convert an amount of money',
+                         {'amount': {'type': 'number'}, 'from': {'type': 'string'}, 'to': {'type': 'string'}},
                          ['amount', 'from', 'to']),
 }
 TOOL_SYSTEM = 'You can call the tools listed. Call a tool when the request needs one; otherwise answer in one sentence.'
@@ -161,21 +181,26 @@ def _tool_turns(rng, v, kind:str) -> tuple:
         a, b, unit = v.name().split()[1], v.name().split()[1], rng.choice(['celsius', 'fahrenheit'])
         ta, tb = rng.randint(-5, 35), rng.randint(-5, 35)
         return (f'Compare the weather in {a} and {b} in {unit}.',
-                [('get_weather', {'city': a, 'unit': unit}, {'temp': ta}), ('get_weather', {'city': b, 'unit': unit}, {'temp': tb})],
+                [('get_weather', {'city': a, 'unit': unit}, {'temp': ta}),
+                 ('get_weather', {'city': b, 'unit': unit}, {'temp': tb})],
                 f'{a} is at {ta} degrees and {b} at {tb} degrees {unit}.')
     if kind == 'weather':
         c = v.name().split()[1]; t = rng.randint(-5, 35)
-        return f"What's the weather in {c}?", [('get_weather', {'city': c}, {'temp': t, 'unit': 'celsius'})], f'It is {t} degrees in {c}.'
+        return (f"What's the weather in {c}?", [('get_weather', {'city': c}, {'temp': t, 'unit': 'celsius'})],
+                f'It is {t} degrees in {c}.')
     if kind == 'search':
         q, n = v.query(), rng.choice([3, 5, 10])
         hits = [v.file() for _ in range(2)]
-        return f'Find my files about {q}, {n} at most.', [('search_files', {'query': q, 'limit': n}, {'files': hits})], f'I found {hits[0]} and {hits[1]}.'
+        return (f'Find my files about {q}, {n} at most.', [('search_files', {'query': q, 'limit': n}, {'files': hits})],
+                f'I found {hits[0]} and {hits[1]}.')
     if kind == 'email':
         to, s = v.name(), v.topic()
-        return f'Email {to} about {s}.', [('send_email', {'to': to, 'subject': s}, {'sent': True})], f'Sent your email to {to}.'
+        return (f'Email {to} about {s}.', [('send_email', {'to': to, 'subject': s}, {'sent': True})],
+                f'Sent your email to {to}.')
     if kind == 'event':
         t, d, h = v.topic(), rng.choice(DAYS), rng.choice(['09:00', '10:30', '12:00', '14:15', '16:45', '18:00'])
-        return f'Put "{t}" in my calendar on {d} at {h}.', [('create_event', {'title': t, 'day': d, 'time': h}, None)], None
+        return (f'Put "{t}" in my calendar on {d} at {h}.', [('create_event', {'title': t, 'day': d, 'time': h}, None)],
+                None)
     if kind == 'money':
         amt, a, b = rng.choice([12.5, 40, 99.99, 250]), *rng.sample(['USD', 'EUR', 'GBP', 'JPY'], 2)
         return f'How much is {amt} {a} in {b}?', [('convert_currency', {'amount': amt, 'from': a, 'to': b}, None)], None
@@ -195,7 +220,8 @@ def make_tool_rows(n:int=1_000, seed:int=0) -> list:
             tc = [_call(rng, name, args) for name, args, _ in calls]
             msgs.append({'role': 'assistant', 'content': None, 'tool_calls': tc})
             if answer is not None:
-                msgs += [{'role': 'tool', 'tool_call_id': c['id'], 'content': json.dumps(res)} for c, (_, _, res) in zip(tc, calls)]
+                msgs += [{'role': 'tool', 'tool_call_id': c['id'], 'content': json.dumps(res)}
+                         for c, (_, _, res) in zip(tc, calls)]
         if answer is not None: msgs.append({'role': 'assistant', 'content': answer})
         out.append({'id': f'tool-{k + 1}', 'messages': msgs, 'tools': [tool_spec(t) for t in names]})
     rng.shuffle(out)
@@ -204,18 +230,22 @@ def make_tool_rows(n:int=1_000, seed:int=0) -> list:
 def write_tool_sample(out_dir='data/tools/raw', n:int=1_000, seed:int=0) -> Path:
     "Write tool_calls.jsonl to `out_dir`; refuse to overwrite"
     p = Path(out_dir)/'tool_calls.jsonl'
-    if p.exists(): raise SftplayError(f'{p} already exists; sample data is never overwritten (delete it first to regenerate)')
+    if p.exists():
+        raise SftplayError(f'{p} already exists; sample data is never overwritten (delete it first to regenerate)')
     atomic_write(p, ''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in make_tool_rows(n, seed)))
     return p
 
 # %% ../nbs/00a_sample.ipynb #98519f74
 @command(config=False)
 def sftplay_sample(
-    out:str='data/raw', # folder to write intents.jsonl, intents.csv and intents.schema.json to (with --tools: tool_calls.jsonl)
+    out:str='data/raw', # folder for intents.jsonl, intents.csv and intents.schema.json (with --tools: tool_calls.jsonl)
     n:int=10_000, # rows
     seed:int=0, # generator seed (the shipped files use 0)
     tools:bool=False, # write the tool-calling sample instead (1,000 rows by default; out defaults to data/tools/raw)
 ):
     "Generate the intent -> JSON sample data, or the tool-calling sample (never overwrites existing files)"
-    if tools: return print(f"wrote {write_tool_sample('data/tools/raw' if out == 'data/raw' else out, 1_000 if n == 10_000 else n, seed)}")
+    if tools:
+        return print(
+            f"wrote "
+            f"{write_tool_sample('data/tools/raw' if out == 'data/raw' else out, 1_000 if n == 10_000 else n, seed)}")
     for p in write_sample(out, n, seed): print(f'wrote {p}')

@@ -13,10 +13,12 @@ from .config import Config, SftplayError, atomic_write, merge, parse_override, v
 
 # %% ../nbs/00e_testing.ipynb #aa126f37
 _TINY_MODELS = []
-_TINY_SETS = {'model.name': 'models/llama', 'model.max_seq_len': 96, 'tuning.mode': 'lora', 'data.train_path': 'data/train.jsonl',
-              'data.val_path': 'data/val.jsonl', 'data.test_path': 'data/test.jsonl', 'train.max_steps': 4,
-              'train.effective_batch_size': 8, 'train.learning_rate': 3e-3, 'train.gradient_checkpointing': False,
-              'train.warmup_ratio': 0.0, 'logging.backend': 'none', 'logging.log_interval': 1, 'checkpoint.strategy': 'no'}
+_TINY_SETS = {'model.name': 'models/llama', 'model.max_seq_len': 96, 'tuning.mode': 'lora',
+              'data.train_path': 'data/train.jsonl', 'data.val_path': 'data/val.jsonl',
+              'data.test_path': 'data/test.jsonl', 'train.max_steps': 4, 'train.effective_batch_size': 8,
+              'train.learning_rate': 3e-3, 'train.gradient_checkpointing': False,
+              'train.warmup_ratio': 0.0, 'logging.backend': 'none', 'logging.log_interval': 1,
+              'checkpoint.strategy': 'no'}
 
 def tiny_models() -> Path:
     "A folder with a tiny Llama (`llama`) and T5 (`t5`) and their tokenizer, built once per process (removed at exit)"
@@ -36,8 +38,8 @@ def project_root() -> Path:
     import sftplay
     root = Path(sftplay.__file__).resolve().parent.parent
     if not (root/'chat_templates/default.jinja').is_file():
-        raise SftplayError(f"sftplay's project files (chat_templates/, configs/) are not next to the package in {root}; "
-                           'run the tests from a clone of the repository installed with `pip install -e .`')
+        raise SftplayError("sftplay's project files (chat_templates/, configs/) are not next to the package in "
+                           f"{root}; run the tests from a clone of the repository installed with `pip install -e .`")
     return root
 
 def _jsonl(path, rows): atomic_write(path, ''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in rows))
@@ -49,13 +51,17 @@ def tiny_project(folder, rows:int=200, **sets) -> Config:
     for m in ['llama', 't5']:
         if not (folder/'models'/m).exists(): shutil.copytree(tiny_models()/m, folder/'models'/m)
     if not (folder/'data/train.jsonl').exists():
-        chat = [{'id': r['id'], 'system': 'Reply with JSON.', 'user': r['input'], 'assistant': r['output']} for r in make_intents(rows, seed=1)]
+        chat = [{'id': r['id'], 'system': 'Reply with JSON.', 'user': r['input'], 'assistant': r['output']}
+                for r in make_intents(rows, seed=1)]
         n, k = len(chat) * 8 // 10, len(chat) // 10
-        for split, part in [('train', chat[:n]), ('val', chat[n:n + k]), ('test', chat[n + k:])]: _jsonl(folder/f'data/{split}.jsonl', part)
+        for split, part in [('train', chat[:n]), ('val', chat[n:n + k]), ('test', chat[n + k:])]:
+            _jsonl(folder/f'data/{split}.jsonl', part)
     (folder/'chat_templates').mkdir(exist_ok=True)
-    if not (folder/'chat_templates/default.jinja').exists(): shutil.copy(project_root()/'chat_templates/default.jinja', folder/'chat_templates')
+    if not (folder/'chat_templates/default.jinja').exists():
+        shutil.copy(project_root()/'chat_templates/default.jinja', folder/'chat_templates')
     raw = {}
-    for k, v in {**_TINY_SETS, **sets}.items(): raw = merge(raw, parse_override(f'{k}={json.dumps(v) if not isinstance(v, str) else v}'))
+    for k, v in {**_TINY_SETS, **sets}.items():
+        raw = merge(raw, parse_override(f'{k}={json.dumps(v) if not isinstance(v, str) else v}'))
     cfg, probs = validate(raw)
     if probs: raise SftplayError(probs[0])
     cfg.root = folder
@@ -67,7 +73,8 @@ def run_cli(cmd:str, *args, cwd=None, env:dict=None, timeout:float=900, input:st
     exe = Path(sys.executable).parent/cmd
     if not exe.exists(): raise FileNotFoundError(f'{exe}: console script missing; run `pip install -e .` in this venv')
     e = {**os.environ, 'HF_HUB_OFFLINE': '1', 'TRANSFORMERS_OFFLINE': '1', 'HF_DATASETS_OFFLINE': '1', **(env or {})}
-    return subprocess.run([str(exe), *map(str, args)], cwd=cwd, env=e, capture_output=True, text=True, timeout=timeout, input=input)
+    return subprocess.run([str(exe), *map(str, args)], cwd=cwd, env=e, capture_output=True, text=True, timeout=timeout,
+                          input=input)
 
 # %% ../nbs/00e_testing.ipynb #a1d0c502
 def end_logits(ids):
@@ -108,10 +115,12 @@ def get_kernel(*a, **k):
 """
 
 def force_avx512bf16(folder) -> dict:
-    "Environment variables under which Python takes bitsandbytes' AVX512-BF16 path; logs `avx.log` and `kernels.log` in `folder`"
+    ("Environment variables under which Python takes bitsandbytes' AVX512-BF16 path; logs `avx.log` and `kernels.log` "
+     "in `folder`")
     folder = Path(folder); (folder/'kernels').mkdir(parents=True, exist_ok=True)
     (folder/'sitecustomize.py').write_text(_FORCE_AVX512BF16); (folder/'kernels/__init__.py').write_text(_FAKE_KERNELS)
-    return {'PYTHONPATH': str(folder), 'SFTPLAY_AVX_LOG': str(folder/'avx.log'), 'SFTPLAY_KERNELS_LOG': str(folder/'kernels.log')}
+    return {'PYTHONPATH': str(folder), 'SFTPLAY_AVX_LOG': str(folder/'avx.log'),
+            'SFTPLAY_KERNELS_LOG': str(folder/'kernels.log')}
 
 # %% ../nbs/00e_testing.ipynb #c7b0a1e1
 CONFIGS_7B = {
