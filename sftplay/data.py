@@ -22,8 +22,9 @@ _MSG_KEYS = ('tool_calls', 'tool_call_id', 'name')  # what a message may carry b
 
 def to_messages(row:dict) -> list:
     "The `[{role, content, ...}]` messages of a structured chat row (single-turn, multi-turn, or with tool calls)"
-    if 'messages' in row: return [{'role': m['role'], 'content': m.get('content'), **{k: m[k] for k in _MSG_KEYS if k in m}}
-                                  for m in row['messages']]
+    if 'messages' in row:
+        return [{'role': m['role'], 'content': m.get('content'), **{k: m[k] for k in _MSG_KEYS if k in m}}
+                for m in row['messages']]
     msgs = [{'role': 'system', 'content': row['system']}] if row.get('system') else []
     return msgs + [{'role': 'user', 'content': row['user']}, {'role': 'assistant', 'content': row['assistant']}]
 
@@ -37,7 +38,8 @@ REASONS = {
     'empty_prompt': 'the user text is empty',
     'empty_answer': 'the assistant text is empty',
     'bad_conversation': 'messages that are not user/assistant turns ending with the assistant',
-    'bad_tool_call': "a tool call with no name, arguments that are not a JSON object, a tool not in the row's tools, or a tool result with no call before it",
+    'bad_tool_call': "a tool call with no name, arguments that are not a JSON object, a tool not in the row's tools, "
+                     "or a tool result with no call before it",
     'bad_tools': 'a tools field that is not a list of functions, each with a name',
     'duplicate': 'an exact duplicate of an earlier row (data.dedup)',
 }
@@ -52,25 +54,31 @@ def _not_text(v) -> str|None:
     if not v.isascii() and re.search('[\ud800-\udfff]', v): return 'text with a lone surrogate (invalid Unicode)'
 
 def _check_turns(msgs:list):
-    "Raise `_Reject` unless `msgs` is an optional system message, then user and assistant turns alternating, ending with the assistant"
+    ("Raise `_Reject` unless `msgs` is an optional system message, then user and assistant turns alternating, ending "
+     "with the assistant")
     if msgs and msgs[0]['role'] == 'system':
         if (bad := _not_text(msgs[0]['content'])): raise _Reject('non_text', f'the system message is {bad}')
         msgs = msgs[1:]
     prev = None  # tool calls: an assistant turn that calls tools is followed by their results, then the assistant again
     for i, m in enumerate(msgs, 1):
         role, calls = m['role'], m.get('tool_calls')
-        want = {None: 'user', 'user': 'assistant', 'assistant': 'tool' if prev_calls else 'user', 'tool': 'tool or assistant'}[prev] if i > 1 else 'user'
+        want = {None: 'user', 'user': 'assistant', 'assistant': 'tool' if prev_calls else 'user',
+                'tool': 'tool or assistant'}[prev] if i > 1 else 'user'
         if role == 'tool':
             if prev not in ('assistant', 'tool') or (prev == 'assistant' and not prev_calls):
                 raise _Reject('bad_tool_call', f'turn {i} is a tool result with no tool call before it')
         elif role != want.split(' or ')[-1] or (prev == 'assistant' and prev_calls):
-            raise _Reject('bad_conversation', f"turn {i} is {role!r}, expected {want!r} (an optional system message, then user and assistant alternating)")
+            raise _Reject('bad_conversation', f"turn {i} is {role!r}, expected {want!r} (an optional system message, "
+                                              "then user and assistant alternating)")
         if calls and role == 'assistant' and m['content'] is None: pass  # a turn that only calls tools
         elif (bad := _not_text(m['content'])): raise _Reject('non_text', f'turn {i} ({role}) is {bad}')
         elif role != 'tool' and not calls and not m['content'].strip():
-            raise _Reject(f"empty_{'prompt' if role == 'user' else 'answer'}", f"empty {'prompt' if role == 'user' else 'answer'} (turn {i})")
+            raise _Reject(f"empty_{'prompt' if role == 'user' else 'answer'}",
+                          f"empty {'prompt' if role == 'user' else 'answer'} (turn {i})")
         prev, prev_calls = role, bool(calls)
-    if not msgs or prev != 'assistant': raise _Reject('bad_conversation', 'the conversation does not end with an assistant answer' if msgs else 'no user/assistant turns')
+    if not msgs or prev != 'assistant':
+        raise _Reject('bad_conversation',
+                      'the conversation does not end with an assistant answer' if msgs else 'no user/assistant turns')
 
 # %% ../nbs/01_data.ipynb #5547ba35
 def _tools(tools) -> list|None:
@@ -79,29 +87,37 @@ def _tools(tools) -> list|None:
     if isinstance(tools, str):
         try: tools = json.loads(tools)
         except json.JSONDecodeError: raise _Reject('bad_tools', 'the tools field is text that is not JSON') from None
-    if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools): raise _Reject('bad_tools', 'tools: expected a list of functions')
+    if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):
+        raise _Reject('bad_tools', 'tools: expected a list of functions')
     out = [t if 'function' in t else {'type': 'function', 'function': t} for t in tools]
-    if bad := next((t for t in out if not isinstance(t['function'], dict) or not isinstance(t['function'].get('name'), str)), None):
+    if bad := next((t for t in out if not isinstance(t['function'], dict)
+                    or not isinstance(t['function'].get('name'), str)), None):
         raise _Reject('bad_tools', f'tools: a function without a name ({json.dumps(bad)[:60]})')
     return out
 
 def _tool_calls(calls, tools, where:str='') -> list:
     "Tool calls as OpenAI's `[{id?, type, function: {name, arguments: {...}}}]`, each checked against `tools`"
     calls = [calls] if isinstance(calls, dict) else calls
-    if not isinstance(calls, list) or not calls: raise _Reject('bad_tool_call', f'{where}tool_calls is not a non-empty list of calls')
+    if not isinstance(calls, list) or not calls:
+        raise _Reject('bad_tool_call', f'{where}tool_calls is not a non-empty list of calls')
     names, out = [t['function']['name'] for t in tools or []], []
     for c in calls:
         f = c.get('function', c) if isinstance(c, dict) else None
-        name, args = (f.get('name'), f.get('arguments', f.get('parameters', {}))) if isinstance(f, dict) else (None, None)
-        if not isinstance(name, str) or not name.strip(): raise _Reject('bad_tool_call', f'{where}a tool call has no name')
+        name, args = ((f.get('name'), f.get('arguments', f.get('parameters', {}))) if isinstance(f, dict)
+                      else (None, None))
+        if not isinstance(name, str) or not name.strip():
+            raise _Reject('bad_tool_call', f'{where}a tool call has no name')
         if isinstance(args, str):
             try: args = json.loads(args)
-            except json.JSONDecodeError: raise _Reject('bad_tool_call', f'{where}the arguments of {name!r} are not valid JSON') from None
-        if not isinstance(args, dict): raise _Reject('bad_tool_call', f'{where}the arguments of {name!r} are not a JSON object')
+            except json.JSONDecodeError:
+                raise _Reject('bad_tool_call', f'{where}the arguments of {name!r} are not valid JSON') from None
+        if not isinstance(args, dict):
+            raise _Reject('bad_tool_call', f'{where}the arguments of {name!r} are not a JSON object')
         if tools is not None and name not in names:
-            raise _Reject('bad_tool_call', f"{where}calls {name!r}, which is not among the row's tools ({', '.join(names)})")
-        out.append({**({'id': c['id']} if isinstance(c, dict) and isinstance(c.get('id'), str) else {}), 'type': 'function',
-                    'function': {'name': name, 'arguments': args}})
+            raise _Reject('bad_tool_call',
+                          f"{where}calls {name!r}, which is not among the row's tools ({', '.join(names)})")
+        out.append({**({'id': c['id']} if isinstance(c, dict) and isinstance(c.get('id'), str) else {}),
+                    'type': 'function', 'function': {'name': name, 'arguments': args}})
     return out
 
 # %% ../nbs/01_data.ipynb #55e3a146
@@ -112,7 +128,10 @@ def chat_row_problem(row) -> str|None:
     if keys not in ({'messages'}, {'messages', 'tools'}, {'user', 'assistant'}, {'system', 'user', 'assistant'}):
         return f'fields {sorted(keys)}: expected system/user/assistant or messages (and tools)'
     msgs = row.get('messages')
-    if 'messages' in row and not (isinstance(msgs, list) and all(isinstance(m, dict) and {'role', 'content'} <= set(m) <= {'role', 'content', *_MSG_KEYS} for m in msgs)):
+    if ('messages' in row
+        and not (isinstance(msgs, list)
+                 and all(isinstance(m, dict) and {'role', 'content'} <= set(m) <= {'role', 'content', *_MSG_KEYS}
+                         for m in msgs))):
         return 'messages: expected a list of {role, content} objects (with tool_calls, tool_call_id or name)'
     if row.get('system') is not None and _not_text(row['system']): return 'system: expected text or null'
     try:
@@ -124,11 +143,13 @@ def chat_row_problem(row) -> str|None:
 
 # %% ../nbs/01_data.ipynb #4e9620c9
 def _lines(path, name=None):
-    "`(line number, text)` for each line of the file at `path` (called `name` in errors), decoded as UTF-8 (a leading BOM is dropped)"
+    ("`(line number, text)` for each line of the file at `path` (called `name` in errors), decoded as UTF-8 (a leading "
+     "BOM is dropped)")
     with Path(path).open('rb') as f:
         for i, raw in enumerate(f, 1):
             try: yield i, raw.decode('utf-8-sig' if i == 1 else 'utf-8')
-            except UnicodeDecodeError: raise SftplayError(f'{name or path}:{i}: not UTF-8 text; re-save the file as UTF-8') from None
+            except UnicodeDecodeError:
+                raise SftplayError(f'{name or path}:{i}: not UTF-8 text; re-save the file as UTF-8') from None
 
 def _jsonl_records(path, name=None):
     "`(line, row, None)` for each JSON-object line of `path`; `(line, what was read, (reason, detail))` for a bad one"
@@ -137,12 +158,14 @@ def _jsonl_records(path, name=None):
         try: row = json.loads(line)
         except json.JSONDecodeError as e:
             yield i, line.rstrip('\r\n'), ('malformed_json', f'malformed JSON ({e.msg} at column {e.colno})'); continue
-        yield (i, row, None) if isinstance(row, dict) else (i, row, ('not_an_object', f'expected a JSON object, got {type(row).__name__}'))
+        yield ((i, row, None) if isinstance(row, dict)
+               else (i, row, ('not_an_object', f'expected a JSON object, got {type(row).__name__}')))
 
 def read_jsonl(path):
     "Yield `(line_no, row)` for each non-blank line of the JSONL file at `path`; errors name the file and line"
     path = Path(path)
-    if not path.is_file(): raise SftplayError(f'{path}: no such file; check the path in the config or run the step that writes it')
+    if not path.is_file():
+        raise SftplayError(f'{path}: no such file; check the path in the config or run the step that writes it')
     for i, row, bad in _jsonl_records(path):
         if bad: raise SftplayError(f'{path}:{i}: {bad[1]}; fix or remove that line')
         yield i, row
@@ -167,12 +190,17 @@ def _json_records(path, name=None):
     dec, line, last, pos = json.JSONDecoder(), 1, 0, _WS.match(text, pos + 1).end()
     while not text.startswith(']', pos):
         try: obj, end = dec.raw_decode(text, pos)
-        except json.JSONDecodeError as e: raise SftplayError(f'{name}:{e.lineno}: malformed JSON ({e.msg} at column {e.colno}); fix the file, or convert it to JSONL (where a bad line is only set aside)') from None
+        except json.JSONDecodeError as e:
+            raise SftplayError(f'{name}:{e.lineno}: malformed JSON ({e.msg} at column {e.colno}); fix the file, or '
+                               'convert it to JSONL (where a bad line is only set aside)') from None
         line, last = line + text.count('\n', last, pos), pos
-        yield line, obj, None if isinstance(obj, dict) else ('not_an_object', f'expected a JSON object, got {type(obj).__name__}')
+        yield (line, obj, None if isinstance(obj, dict)
+               else ('not_an_object', f'expected a JSON object, got {type(obj).__name__}'))
         pos = _WS.match(text, end).end()
         if text.startswith(',', pos): pos = _WS.match(text, pos + 1).end()
-        elif not text.startswith(']', pos): raise SftplayError(f"{name}:{line + text.count(chr(10), last, pos)}: malformed JSON array (expected ',' or ']'); fix the file")
+        elif not text.startswith(']', pos):
+            raise SftplayError(f"{name}:{line + text.count(chr(10), last, pos)}: malformed JSON array (expected ',' or "
+                               "']'); fix the file")
 
 # %% ../nbs/01_data.ipynb #1a2292db
 def _check_header(name, header:list):
@@ -182,7 +210,8 @@ def _check_header(name, header:list):
         if h in header[:i - 1]: raise SftplayError(f'{name}:1: the header names the column {h!r} twice; rename one')
 
 def _csv_records(path, delimiter:str=',', name=None):
-    "`(line, row, None)` for each CSV/TSV record as a dict by header; `(line, fields, ('wrong_columns', detail))` for a record of the wrong width"
+    ("`(line, row, None)` for each CSV/TSV record as a dict by header; `(line, fields, ('wrong_columns', detail))` for "
+     "a record of the wrong width")
     name = name or path
     reader = csv.reader((t for _, t in _lines(path, name)), delimiter=delimiter)
     try:
@@ -194,34 +223,45 @@ def _csv_records(path, delimiter:str=',', name=None):
             if len(rec) == len(header): yield start, dict(zip(header, rec)), None
             elif rec: yield start, rec, ('wrong_columns', f'{len(rec)} fields, but the header has {len(header)}')
             start = reader.line_num + 1
-    except csv.Error as e: raise SftplayError(f'{name}:{reader.line_num}: unreadable CSV ({e}); fix that line') from None
+    except csv.Error as e:
+        raise SftplayError(f'{name}:{reader.line_num}: unreadable CSV ({e}); fix that line') from None
 
 # %% ../nbs/01_data.ipynb #6b5a1443
 def _first_line(e:Exception) -> str: return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
 
 def _hf_splits(src, fmt:str, cache_dir=None, name=None) -> list:
-    "`(split, Dataset)` pairs of a saved dataset folder (`hf_disk`) or of what `datasets.load_dataset(src)` returns (`hub`)"
+    ("`(split, Dataset)` pairs of a saved dataset folder (`hf_disk`) or of what `datasets.load_dataset(src)` returns "
+     "(`hub`)")
     import datasets
     if not progress_bars(): datasets.disable_progress_bars()
     name = name or src
-    try: ds = datasets.load_from_disk(str(src)) if fmt == 'hf_disk' else datasets.load_dataset(str(src), cache_dir=cache_dir)
+    try:
+        ds = (datasets.load_from_disk(str(src)) if fmt == 'hf_disk'
+              else datasets.load_dataset(str(src), cache_dir=cache_dir))
     except Exception as e:
-        if fmt == 'hf_disk': raise SftplayError(f'{name}: cannot load this saved dataset folder ({_first_line(e)}); point data.raw at a folder written by save_to_disk') from None
-        raise SftplayError(f'data.raw {str(name)!r}: not a local file or folder, and loading it as a Hub dataset failed ({_first_line(e)}); '
-                           'fix the path or name (with HF_HUB_OFFLINE=1 only cached datasets load)') from None
+        if fmt == 'hf_disk':
+            raise SftplayError(f'{name}: cannot load this saved dataset folder ({_first_line(e)}); point data.raw at a '
+                               'folder written by save_to_disk') from None
+        raise SftplayError(f'data.raw {str(name)!r}: not a local file or folder, and loading it as a Hub dataset '
+                           f'failed ({_first_line(e)}); fix the path or name (with HF_HUB_OFFLINE=1 only cached '
+                           'datasets load)') from None
     return list(ds.items()) if isinstance(ds, dict) else [('train', ds)]
 
 def _count_lines(path) -> int:
     with open(path, 'rb') as f: return sum(b.count(b'\n') for b in iter(lambda: f.read(1 << 20), b''))
 
 def open_source(src, fmt:str, name=None) -> tuple:
-    "`(rows if known, records)` for the raw source `src` read as `fmt` (called `name` in errors); records are `(position, row, problem)`"
-    readers = dict(jsonl=_jsonl_records, json=_json_records, csv=_csv_records, tsv=partial(_csv_records, delimiter='\t'))
+    ("`(rows if known, records)` for the raw source `src` read as `fmt` (called `name` in errors); records are "
+     "`(position, row, problem)`")
+    readers = dict(jsonl=_jsonl_records, json=_json_records, csv=_csv_records,
+                   tsv=partial(_csv_records, delimiter='\t'))
     if fmt in readers: return (None if fmt == 'json' else _count_lines(src)), readers[fmt](src, name=name)
     if fmt == 'parquet':
         import pyarrow.parquet as pq
         try: f = pq.ParquetFile(src)
-        except Exception as e: raise SftplayError(f'{name or src}: not a readable Parquet file ({_first_line(e)}); re-export it or set data.format') from None
+        except Exception as e:
+            raise SftplayError(f'{name or src}: not a readable Parquet file ({_first_line(e)}); re-export it or set '
+                               'data.format') from None
         rows = (r for b in f.iter_batches(batch_size=1024) for r in b.to_pylist())
         return f.metadata.num_rows, ((f'row {i}', r, None) for i, r in enumerate(rows, 1))
     splits = _hf_splits(src, fmt, name=name)
@@ -234,9 +274,12 @@ _HUB_NAME = re.compile(r'[A-Za-z0-9][\w.-]*(/[\w.-]+)?')
 def _is_saved_dataset(p:Path) -> bool: return (p/'dataset_dict.json').is_file() or (p/'state.json').is_file()
 
 def _file_format(p:Path, fmt:str) -> str:
-    if fmt == 'hf': raise SftplayError(f'{p}: data.format hf reads saved dataset folders and Hub names, not files; set data.format=auto')
+    if fmt == 'hf':
+        raise SftplayError(f'{p}: data.format hf reads saved dataset folders and Hub names, not files; set '
+                           'data.format=auto')
     if fmt != 'auto': return fmt
-    if p.suffix.lower() not in _EXT: raise SftplayError(f"{p}: unknown data file extension {p.suffix!r}; use {' '.join(_EXT)} or set data.format")
+    if p.suffix.lower() not in _EXT:
+        raise SftplayError(f"{p}: unknown data file extension {p.suffix!r}; use {' '.join(_EXT)} or set data.format")
     return _EXT[p.suffix.lower()]
 
 def _entry_sources(e:str, root:Path, fmt:str) -> list:
@@ -244,16 +287,19 @@ def _entry_sources(e:str, root:Path, fmt:str) -> list:
     p = Path(e).expanduser(); p = p if p.is_absolute() else root/p
     if re.search(r'[*?[]', e):
         hits = [Path(q) for q in sorted(glob.glob(str(p), recursive=True)) if Path(q).is_file()]
-        if not hits: raise SftplayError(f'data.raw {e!r}: the pattern matches no file (looked for {p}); fix the pattern')
+        if not hits:
+            raise SftplayError(f'data.raw {e!r}: the pattern matches no file (looked for {p}); fix the pattern')
         return [(q, _file_format(q, fmt)) for q in hits]
     if p.is_dir() and (fmt == 'hf' or _is_saved_dataset(p)): return [(p, 'hf_disk' if _is_saved_dataset(p) else 'hub')]
     if p.is_dir():
-        files = [q for q in sorted(p.iterdir()) if q.is_file() and q.suffix.lower() in _EXT and not q.name.startswith('.') and not q.name.endswith('.schema.json')]
+        files = [q for q in sorted(p.iterdir()) if q.is_file() and q.suffix.lower() in _EXT
+                 and not q.name.startswith('.') and not q.name.endswith('.schema.json')]
         if not files: raise SftplayError(f"data.raw {e!r}: the folder {p} holds no data files ({' '.join(_EXT)})")
         return [(q, _file_format(q, fmt)) for q in files]
     if p.is_file(): return [(p, _file_format(p, fmt))]
     if fmt in ('auto', 'hf') and _HUB_NAME.fullmatch(e) and p.suffix.lower() not in _EXT: return [(e, 'hub')]
-    raise SftplayError(f'data.raw {e!r}: no such file or folder (looked at {p}); fix the path (relative paths start at the project root)')
+    raise SftplayError(f'data.raw {e!r}: no such file or folder (looked at {p}); fix the path (relative paths start at '
+                       'the project root)')
 
 # %% ../nbs/01_data.ipynb #557e857c
 def _label(src, root) -> str:
@@ -296,20 +342,25 @@ _PARTS = ('system', 'user', 'assistant', 'messages')
 def _field_map_spec(fm:dict) -> dict:
     "The column spec that `data.field_map` gives, checked"
     bad = [k for k in fm if k not in _PARTS]
-    if bad: raise SftplayError(f'data.field_map: {bad[0]!r} is not a part of a chat row; map system, user, assistant or messages to your column names')
+    if bad:
+        raise SftplayError(f'data.field_map: {bad[0]!r} is not a part of a chat row; map system, user, assistant or '
+                           'messages to your column names')
     if 'messages' not in fm and not {'user', 'assistant'} <= set(fm):
-        raise SftplayError('data.field_map: map both user and assistant (or messages) to columns, e.g. {user: question, assistant: answer}')
+        raise SftplayError('data.field_map: map both user and assistant (or messages) to columns, e.g. {user: '
+                           'question, assistant: answer}')
     return dict(fm)
 
 def pick_layout(data_cfg, rows:list, where:str='') -> tuple:
-    "`(layout name, column spec)` for a source whose first rows are `rows`: data.field_map, else data.layout, else the layout most rows match"
+    ("`(layout name, column spec)` for a source whose first rows are `rows`: data.field_map, else data.layout, else "
+     "the layout most rows match")
     if data_cfg.field_map: return 'field_map', _field_map_spec(data_cfg.field_map)
     if data_cfg.layout != 'auto': return data_cfg.layout, LAYOUTS[data_cfg.layout]
     votes = Counter(detect_layout(r) for r in rows)
     found = [k for k in LAYOUTS if votes[k]]
     if not found:
         cols = sorted({k for r in rows for k in r})[:12]
-        raise SftplayError(f'{where}: no known layout in the columns {cols}; set data.layout, or data.field_map (e.g. {{user: <prompt column>, assistant: <answer column>}})')
+        raise SftplayError(f'{where}: no known layout in the columns {cols}; set data.layout, or data.field_map (e.g. '
+                           f'{{user: <prompt column>, assistant: <answer column>}})')
     best = max(found, key=votes.__getitem__)
     return best, LAYOUTS[best]
 
@@ -328,28 +379,33 @@ def _single(row:dict, spec:dict) -> dict:
     user, extra = _text(row, spec['user'], 'user'), _text(row, spec.get('input'), 'input', False)
     if extra.strip(): user = f'{user}\n\n{extra}' if user.strip() else extra
     system = _text(row, spec.get('system'), 'system', False)
-    out = {'system': system if system.strip() else None, 'user': user, 'assistant': _text(row, spec['assistant'], 'assistant')}
+    out = {'system': system if system.strip() else None, 'user': user,
+           'assistant': _text(row, spec['assistant'], 'assistant')}
     _check_turns(to_messages(out))
     return out
 
 # %% ../nbs/01_data.ipynb #9794a87a
-_ROLES = dict(system='system', user='user', human='user', assistant='assistant', gpt='assistant', chatgpt='assistant', bot='assistant',
-              model='assistant', tool='tool', function='tool', observation='tool', ipython='tool', function_call='assistant')
+_ROLES = dict(system='system', user='user', human='user', assistant='assistant', gpt='assistant', chatgpt='assistant',
+              bot='assistant', model='assistant', tool='tool', function='tool', observation='tool', ipython='tool',
+              function_call='assistant')
 
 def _message(m, i:int, tools=None) -> dict:
     "Message `i` as `{role, content, ...}`, from OpenAI (role/content, tool_calls) or ShareGPT (from/value) keys"
     if not isinstance(m, dict): raise _Reject('bad_conversation', f'message {i} is {type(m).__name__}, not an object')
     role, content = m.get('role', m.get('from')), m.get('content', m.get('value'))
     if not isinstance(role, str) or role.lower() not in _ROLES:
-        raise _Reject('bad_conversation', f'message {i} has the role {role!r}; use system, user, assistant, tool (or human, gpt, function_call, observation)')
+        raise _Reject('bad_conversation', f'message {i} has the role {role!r}; use system, user, assistant, tool (or '
+                                          'human, gpt, function_call, observation)')
     out, where = {'role': _ROLES[role.lower()]}, f'message {i} '
     if role.lower() == 'function_call':  # LLaMA-Factory: the value is the call (or a list of calls) as JSON
         try: call = json.loads(content) if isinstance(content, str) else content
-        except json.JSONDecodeError: raise _Reject('bad_tool_call', f'message {i} (function_call) is not JSON') from None
+        except json.JSONDecodeError:
+            raise _Reject('bad_tool_call', f'message {i} (function_call) is not JSON') from None
         return {**out, 'content': None, 'tool_calls': _tool_calls(call, tools, where)}
     if m.get('tool_calls') is not None and out['role'] == 'assistant':
         out['tool_calls'] = _tool_calls(m['tool_calls'], tools, where)
-        if content is not None and (bad := _not_text(content)): raise _Reject('non_text', f'message {i} ({role}) is {bad}')
+        if content is not None and (bad := _not_text(content)):
+            raise _Reject('non_text', f'message {i} ({role}) is {bad}')
         return {**out, 'content': content if content else None, 'tool_calls': out['tool_calls']}
     if out['role'] == 'tool' and isinstance(content, (dict, list)): content = json.dumps(content, ensure_ascii=False)
     if (bad := _not_text(content)): raise _Reject('non_text', f'message {i} ({role}) is {bad}')
@@ -364,18 +420,22 @@ def _conversation(row:dict, spec:dict) -> dict:
     if conv is None: raise _Reject('missing_field', f'no {col!r} field for the messages (or it is null)')
     if isinstance(conv, str):
         try: conv = json.loads(conv)
-        except json.JSONDecodeError: raise _Reject('bad_conversation', f'field {col!r} is text that is not a JSON list of messages') from None
-    if not isinstance(conv, list) or not conv: raise _Reject('bad_conversation', f'field {col!r} is not a non-empty list of messages')
+        except json.JSONDecodeError:
+            raise _Reject('bad_conversation', f'field {col!r} is text that is not a JSON list of messages') from None
+    if not isinstance(conv, list) or not conv:
+        raise _Reject('bad_conversation', f'field {col!r} is not a non-empty list of messages')
     tools = _tools(row.get('tools'))
     msgs = [_message(m, i, tools) for i, m in enumerate(conv, 1)]
     system = _text(row, spec.get('system'), 'system', False)
     if system.strip() and msgs[0]['role'] != 'system': msgs.insert(0, {'role': 'system', 'content': system})
     if msgs[0]['role'] == 'system' and not msgs[0]['content'].strip(): msgs.pop(0)
     _check_turns(msgs)
-    if tools is not None or any(len(m) > 2 for m in msgs): return {'messages': msgs, **({'tools': tools} if tools is not None else {})}
+    if tools is not None or any(len(m) > 2 for m in msgs):
+        return {'messages': msgs, **({'tools': tools} if tools is not None else {})}
     sys_msg = msgs[0]['content'] if msgs[0]['role'] == 'system' else None
     turns = msgs[1:] if sys_msg is not None else msgs
-    return {'system': sys_msg, 'user': turns[0]['content'], 'assistant': turns[1]['content']} if len(turns) == 2 else {'messages': msgs}
+    return ({'system': sys_msg, 'user': turns[0]['content'], 'assistant': turns[1]['content']} if len(turns) == 2
+            else {'messages': msgs})
 
 # %% ../nbs/01_data.ipynb #14d9c6f7
 def normalize_row(row:dict, spec:dict) -> tuple:
@@ -393,11 +453,12 @@ def _split_key(content:str, salt:bytes) -> int:
     return int.from_bytes(hashlib.blake2b(content.encode(), digest_size=8, key=salt).digest(), 'big', signed=True)
 
 class _SplitStore:
-    "Kept rows appended to an on-disk SQLite table with their `_split_key`; read back in key order, equal keys once when `dedup`"
+    ("Kept rows appended to an on-disk SQLite table with their `_split_key`; read back in key order, equal keys once "
+     "when `dedup`")
     def __init__(self, path, seed:int=42, dedup:bool=True):
         self.db, self.dedup, self.salt, self.offered, self.buf = sqlite3.connect(path), dedup, str(seed).encode(), 0, []
-        self.db.executescript('PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-16000; PRAGMA temp_store=FILE;'
-                              'CREATE TABLE rows (k INTEGER NOT NULL, line TEXT NOT NULL)')
+        self.db.executescript('PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-16000; PRAGMA '
+                              'temp_store=FILE;CREATE TABLE rows (k INTEGER NOT NULL, line TEXT NOT NULL)')
     def add(self, row:dict):
         "Queue the chat `row` (as normalised: its keys in a fixed order); the key hashes everything but `id`"
         content = _dumps({k: v for k, v in row.items() if k != 'id'})
@@ -410,7 +471,8 @@ class _SplitStore:
         self.flush()
         return self.db.execute(f"SELECT count({'DISTINCT k' if self.dedup else '*'}) FROM rows").fetchone()[0]
     def lines(self):
-        "The stored lines in key order (SQLite sorts on disk); of rows with equal keys only the first stored, with `dedup`"
+        ("The stored lines in key order (SQLite sorts on disk); of rows with equal keys only the first stored, with "
+         "`dedup`")
         self.flush(); prev = None
         for k, line in self.db.execute('SELECT k, line FROM rows ORDER BY k, rowid'):
             if not (self.dedup and k == prev): yield line
@@ -427,7 +489,8 @@ def _io_error(e:Exception, dest:Path) -> SftplayError:
     "One line for an OS error met while writing the outputs at `dest` (or reading an input)"
     where = str(getattr(e, 'filename', None) or dest)
     writing = where.startswith(str(dest.parent)) or not getattr(e, 'filename', None)
-    fix = f'check that {dest.parent} is writable and has free space' if writing else 'check that the file exists and is readable'
+    fix = (f'check that {dest.parent} is writable and has free space' if writing
+           else 'check that the file exists and is readable')
     return SftplayError(f"{where}: {getattr(e, 'strerror', None) or e}; {fix}")
 
 def _check_writable(dest:Path):
@@ -435,11 +498,13 @@ def _check_writable(dest:Path):
     if (f := next((p for p in [dest, *dest.parents] if p.exists() and not p.is_dir()), None)):
         raise SftplayError(f'{f}: is a file, not a folder, so {dest} cannot be written; choose another output folder')
     base = next(p for p in dest.parents if p.exists())
-    if not os.access(base, os.W_OK | os.X_OK): raise SftplayError(f'{base}: not writable, so {dest} cannot be written; choose a writable output folder')
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise SftplayError(f'{base}: not writable, so {dest} cannot be written; choose a writable output folder')
 
 @contextmanager
 def _staging(dest):
-    "A new folder to write into; when the block succeeds it replaces the folder `dest` (keeping files it does not write)"
+    ("A new folder to write into; when the block succeeds it replaces the folder `dest` (keeping files it does not "
+     "write)")
     dest = Path(dest).absolute()
     _check_writable(dest)
     try:
@@ -449,14 +514,17 @@ def _staging(dest):
 # %% ../nbs/01_data.ipynb #1a3410a0
 def _raw_paths(cfg:Config, sources=()) -> list:
     "Local paths of the raw inputs: what data.raw names (when it exists) and the files found there"
-    return [p for p in (cfg.resolve(e) for e in cfg.data.raw) if p.exists()] + [s for s, _, _ in sources if isinstance(s, Path)]
+    return ([p for p in (cfg.resolve(e) for e in cfg.data.raw) if p.exists()]
+            + [s for s, _, _ in sources if isinstance(s, Path)])
 
 def _check_outside_raw(dest:Path, raw_paths, key:str, is_file:bool=False):
-    "Refuse an output `dest` that is, holds or lies inside one of `raw_paths` (an output file: or lies beside a raw file)"
+    ("Refuse an output `dest` that is, holds or lies inside one of `raw_paths` (an output file: or lies beside a raw "
+     "file)")
     d = Path(dest).resolve()
     for r in map(lambda p: Path(p).resolve(), raw_paths):
         if r == d or r in d.parents or d in r.parents or (is_file and r.is_file() and r.parent == d.parent):
-            raise SftplayError(f'{key} {dest} overlaps the raw input {r}; sftplay never writes into raw data: choose another path')
+            raise SftplayError(f'{key} {dest} overlaps the raw input {r}; sftplay never writes into raw data: choose '
+                               'another path')
 
 # %% ../nbs/01_data.ipynb #0e03efb1
 _HEAD_CAP = 1000  # records read at most before a source's layout is decided
@@ -471,16 +539,22 @@ def _head(records, good:int=100, cap:int=_HEAD_CAP) -> tuple:
 
 def _reject(f, where:str, row, bad:tuple, strict:bool):
     "Set a bad row aside in the rejects file `f`, or stop at it when `strict`"
-    if strict: raise SftplayError(f'{where}: {bad[1]}; fix that row, or set data.strict=false to set bad rows aside in rejects.jsonl')
-    f.write(json.dumps({'source': where, 'reason': bad[0], 'detail': bad[1], 'row': row}, ensure_ascii=False, default=str) + '\n')
+    if strict:
+        raise SftplayError(f'{where}: {bad[1]}; fix that row, or set data.strict=false to set bad rows aside in '
+                           'rejects.jsonl')
+    f.write(json.dumps({'source': where, 'reason': bad[0], 'detail': bad[1], 'row': row}, ensure_ascii=False,
+                       default=str) + '\n')
 
 def _source_layout(head:list, data_cfg, label:str, fmt:str) -> tuple:
     "`(layout, spec)` of a source from its first records `head` ('none' when they all are unreadable)"
-    if not head: raise SftplayError(f"{label}: no rows (an empty file{', or only a header' if fmt in ('csv', 'tsv') else ''}); add rows or remove it from data.raw")
+    if not head:
+        raise SftplayError(f"{label}: no rows (an empty file{', or only a header' if fmt in ('csv', 'tsv') else ''}); "
+                           "add rows or remove it from data.raw")
     good = [r for _, r, bad in head if bad is None]
     if good or data_cfg.field_map or data_cfg.layout != 'auto': return pick_layout(data_cfg, good, label)
     if len(head) < _HEAD_CAP: return 'none', None  # every row is unreadable: all are rejected
-    raise SftplayError(f'{label}: the first {_HEAD_CAP:,} records are all unreadable (line {head[0][0]}: {head[0][2][1]}); check the file and data.format')
+    raise SftplayError(f'{label}: the first {_HEAD_CAP:,} records are all unreadable (line {head[0][0]}: '
+                       f'{head[0][2][1]}); check the file and data.format')
 
 def _read_source(src:tuple, data_cfg, store, rejects, reasons:Counter, progress:bool=True) -> dict:
     "Stream one raw source into `store` (bad rows into `rejects`); returns its entry in the report"
@@ -489,7 +563,8 @@ def _read_source(src:tuple, data_cfg, store, rejects, reasons:Counter, progress:
     head, rest = _head(records)
     layout, spec = _source_layout(head, data_cfg, label, fmt)
     n = 0
-    for pos, row, bad in tqdm(itertools.chain(head, rest), total=total, desc=label, unit=' rows', disable=not (progress and progress_bars()), mininterval=0.5):
+    for pos, row, bad in tqdm(itertools.chain(head, rest), total=total, desc=label, unit=' rows',
+                              disable=not (progress and progress_bars()), mininterval=0.5):
         n += 1
         chat, bad = (None, bad) if bad else normalize_row(row, spec)
         if chat: store.add(chat)
@@ -509,20 +584,24 @@ def _finish(store, tmp:Path, data_cfg, sources:list, reasons:Counter, progress:b
     if store.offered > kept: reasons['duplicate'] = store.offered - kept
     if not kept: raise SftplayError(_all_rejected(reasons, tmp/'rejects.jsonl'))
     sizes = split_sizes(kept, data_cfg.split)
-    lines = iter(tqdm(store.lines(), total=kept, desc='writing splits', unit=' rows', disable=not (progress and progress_bars()), mininterval=0.5))
+    lines = iter(tqdm(store.lines(), total=kept, desc='writing splits', unit=' rows',
+                      disable=not (progress and progress_bars()), mininterval=0.5))
     for name, k in sizes.items():
-        with (tmp/f'{name}.jsonl').open('w', encoding='utf-8') as f: f.writelines(l + '\n' for l in itertools.islice(lines, k))
+        with (tmp/f'{name}.jsonl').open('w', encoding='utf-8') as f:
+            f.writelines(l + '\n' for l in itertools.islice(lines, k))
     next(lines, None)  # ends the progress bar
     store.close(); (tmp/'rows.sqlite').unlink()
-    report = dict(sources=sources, layout=', '.join(dict.fromkeys(s['layout'] for s in sources)), rows_read=sum(s['rows'] for s in sources),
-                  rows_kept=kept, splits=sizes, dropped=dict(sorted(reasons.items())), seed=data_cfg.seed,
+    report = dict(sources=sources, layout=', '.join(dict.fromkeys(s['layout'] for s in sources)),
+                  rows_read=sum(s['rows'] for s in sources), rows_kept=kept, splits=sizes,
+                  dropped=dict(sorted(reasons.items())), seed=data_cfg.seed,
                   split={s: getattr(data_cfg.split, s) for s in SPLITS}, dedup=data_cfg.dedup)
     (tmp/'report.json').write_text(json.dumps(report, indent=2, ensure_ascii=False) + '\n', encoding='utf-8')
     return report
 
 # %% ../nbs/01_data.ipynb #abc5cb72
 def process_data(cfg:Config, progress:bool=True) -> dict:
-    "Raw inputs -> chat rows split into `data.processed_dir`/{train,val,test}.jsonl, with rejects.jsonl and report.json; returns the report"
+    ("Raw inputs -> chat rows split into `data.processed_dir`/{train,val,test}.jsonl, with rejects.jsonl and "
+     "report.json; returns the report")
     d, root = cfg.data, cfg.root or Path.cwd()
     sources = find_sources(d.raw, root, d.format)
     dest = cfg.resolve(d.processed_dir)
@@ -541,9 +620,10 @@ def summary(report:dict, where='') -> str:
     s, dropped = report['splits'], report['dropped']
     drop = ', '.join(f'{n:,} {r}' for r, n in dropped.items()) or 'none'
     if set(dropped) - {'duplicate'}: drop += ' (bad rows are listed in rejects.jsonl)'
-    return '\n'.join([f"read {report['rows_read']:,} rows from {len(report['sources'])} source(s), layout {report['layout']}",
-                      f"kept {report['rows_kept']:,}: train {s['train']:,} | val {s['val']:,} | test {s['test']:,}" + (f' -> {where}' if where else ''),
-                      f'dropped: {drop}'])
+    return '\n'.join([f"read {report['rows_read']:,} rows from {len(report['sources'])} source(s), layout "
+                      f"{report['layout']}",
+                      f"kept {report['rows_kept']:,}: train {s['train']:,} | val {s['val']:,} | test {s['test']:,}"
+                      + (f' -> {where}' if where else ''), f'dropped: {drop}'])
 
 @command
 def sftplay_process(cfg:Config):
@@ -556,8 +636,10 @@ def sftplay_process(cfg:Config):
 STYLE_MODES = ('replace', 'prepend', 'append', 'if_missing')
 
 def _check_style(text, mode:str):
-    if mode not in STYLE_MODES: raise SftplayError(f"style mode {mode!r}: choose {' | '.join(STYLE_MODES)} (style.mode or --mode)")
-    if not isinstance(text, str) or not text.strip(): raise SftplayError('the style text is empty; pass --style "..." or set style.text in the config')
+    if mode not in STYLE_MODES:
+        raise SftplayError(f"style mode {mode!r}: choose {' | '.join(STYLE_MODES)} (style.mode or --mode)")
+    if not isinstance(text, str) or not text.strip():
+        raise SftplayError('the style text is empty; pass --style "..." or set style.text in the config')
 
 def _styled(old, text:str, mode:str) -> str:
     "The system text after the style `text` met the old one in `mode`"
@@ -579,10 +661,12 @@ def style_file(src, dst, text:str, mode:str='replace') -> int:
     "Write the rows of the chat JSONL `src`, styled, to `dst` (atomically; `src` is kept); returns the row count"
     src, dst = Path(src), Path(dst)
     _check_style(text, mode)
-    if dst.resolve() == src.resolve(): raise SftplayError(f'{dst}: the output is the input; write the styled copy elsewhere (originals are kept)')
+    if dst.resolve() == src.resolve():
+        raise SftplayError(f'{dst}: the output is the input; write the styled copy elsewhere (originals are kept)')
     def rows():
         for i, row in read_jsonl(src):
-            if (p := chat_row_problem(row)): raise SftplayError(f'{src}:{i}: not a structured chat row ({p}); style the output of sftplay-process')
+            if (p := chat_row_problem(row)):
+                raise SftplayError(f'{src}:{i}: not a structured chat row ({p}); style the output of sftplay-process')
             yield style_row(row, text, mode)
     return write_jsonl(dst, rows())
 
@@ -590,9 +674,12 @@ def style_splits(cfg:Config, text:str, mode:str='replace') -> dict:
     "Style train/val/test of `data.processed_dir` into `data.style_dir`, all three at once; returns rows per split"
     src, dest = cfg.resolve(cfg.data.processed_dir), cfg.resolve(cfg.data.style_dir)
     _check_style(text, mode)
-    if dest.resolve() == src.resolve(): raise SftplayError('data.style_dir is data.processed_dir; styled copies need their own folder (originals are kept)')
+    if dest.resolve() == src.resolve():
+        raise SftplayError('data.style_dir is data.processed_dir; styled copies need their own folder (originals are '
+                           'kept)')
     _check_outside_raw(dest, _raw_paths(cfg), 'data.style_dir')
-    if (missing := [s for s in SPLITS if not (src/f'{s}.jsonl').is_file()]): raise SftplayError(f'{src/missing[0]}.jsonl: no such file; run sftplay-process first')
+    if (missing := [s for s in SPLITS if not (src/f'{s}.jsonl').is_file()]):
+        raise SftplayError(f'{src/missing[0]}.jsonl: no such file; run sftplay-process first')
     with _staging(dest) as tmp: return {s: style_file(src/f'{s}.jsonl', tmp/f'{s}.jsonl', text, mode) for s in SPLITS}
 
 # %% ../nbs/01_data.ipynb #7c3fc3bf
@@ -614,7 +701,8 @@ def preview_text(pairs, width:int=100) -> str:
     out = []
     for before, after in pairs:
         user = next(m['content'] for m in to_messages(before) if m['role'] == 'user')
-        out += [f"row {before.get('id', '-')}: {_short(user, width)}", f'  before: {_short(_system_of(before), width)}', f'  after:  {_short(_system_of(after), width)}']
+        out += [f"row {before.get('id', '-')}: {_short(user, width)}", f'  before: {_short(_system_of(before), width)}',
+                f'  after:  {_short(_system_of(after), width)}']
     return '\n'.join(out)
 
 # %% ../nbs/01_data.ipynb #f62f63cb
@@ -630,17 +718,20 @@ def sftplay_style(cfg:Config,
     text, mode = (style if style is not None else cfg.style.text), (mode or cfg.style.mode)
     if text is None: raise SftplayError('no style text: pass --style "..." or set style.text in the config')
     _check_style(text, mode)
-    if bool(input) != bool(out): raise SftplayError('give --in and --out together, or neither to style every split of data.processed_dir')
+    if bool(input) != bool(out):
+        raise SftplayError('give --in and --out together, or neither to style every split of data.processed_dir')
     if input: _check_outside_raw(Path(out), _raw_paths(cfg), '--out', is_file=True)
     counts = {Path(input).name: style_file(input, out, text, mode)} if input else style_splits(cfg, text, mode)
     first = Path(input) if input else cfg.resolve(cfg.data.processed_dir)/'train.jsonl'
     print(preview_text(style_preview((r for _, r in read_jsonl(first)), text, mode, preview)))
-    print(f"styled ({mode}): " + ', '.join(f'{k} {n:,}' for k, n in counts.items()) + f" -> {out or cfg.data.style_dir}")
+    print(f"styled ({mode}): " + ', '.join(f'{k} {n:,}' for k, n in counts.items())
+          + f" -> {out or cfg.data.style_dir}")
     return counts
 
 # %% ../nbs/01_data.ipynb #63abf607
 def token_lengths(rows, tok) -> list:
-    "Tokens per chat row with the tokenizer `tok`: its chat template when it has one, else the turns joined by blank lines"
+    ("Tokens per chat row with the tokenizer `tok`: its chat template when it has one, else the turns joined by blank "
+     "lines")
     out = []
     for row in rows:
         msgs = to_messages(row)
@@ -654,16 +745,19 @@ def length_stats(lengths, max_seq_len:int) -> dict:
     s = sorted(lengths)
     if not s: return dict(rows=0, mean=0, p50=0, p95=0, max=0, over=0)
     q = lambda f: s[min(len(s) - 1, int(f * len(s)))]
-    return dict(rows=len(s), mean=round(sum(s) / len(s), 1), p50=q(0.5), p95=q(0.95), max=s[-1], over=sum(x > max_seq_len for x in s))
+    return dict(rows=len(s), mean=round(sum(s) / len(s), 1), p50=q(0.5), p95=q(0.95), max=s[-1],
+                over=sum(x > max_seq_len for x in s))
 
 def length_histogram(lengths, max_seq_len:int, bins:int=40):
-    "A matplotlib Figure: the histogram of `lengths` with `max_seq_len` marked and the rows over it counted in the title"
+    ("A matplotlib Figure: the histogram of `lengths` with `max_seq_len` marked and the rows over it counted in the "
+     "title")
     from matplotlib.figure import Figure
     st = length_stats(lengths, max_seq_len)
     fig = Figure(figsize=(7, 3)); ax = fig.subplots()
     ax.hist(lengths, bins=bins, color='tab:blue')
     ax.axvline(max_seq_len, color='tab:red', ls='--', label=f'max_seq_len = {max_seq_len}')
     ax.set(xlabel='tokens per row', ylabel='rows',
-           title=f"{st['rows']:,} rows: median {st['p50']}, p95 {st['p95']}, max {st['max']}; {st['over']:,} over max_seq_len")
+           title=f"{st['rows']:,} rows: median {st['p50']}, p95 {st['p95']}, max {st['max']}; {st['over']:,} over "
+                 "max_seq_len")
     ax.legend(); fig.tight_layout()
     return fig

@@ -30,7 +30,8 @@ def _check(predictions, references, sources=None) -> tuple:
     "`(predictions, references)` as lists, checked to pair up one to one"
     preds, refs = _texts(predictions, 'predictions'), _texts(references, 'references', refs=True)
     if not preds: raise SftplayError('no predictions to score: the evaluated split is empty')
-    if len(preds) != len(refs): raise SftplayError(f'{len(preds)} predictions but {len(refs)} references; they must pair up one to one')
+    if len(preds) != len(refs):
+        raise SftplayError(f'{len(preds)} predictions but {len(refs)} references; they must pair up one to one')
     if sources is not None and len(_texts(sources, 'sources')) != len(preds):
         raise SftplayError(f'{len(preds)} predictions but {len(sources)} sources; they must pair up one to one')
     return preds, refs
@@ -39,7 +40,8 @@ def _multi(refs) -> bool: return any(isinstance(r, list) for r in refs)
 def _ref_lists(refs) -> list: return [r if isinstance(r, list) else [r] for r in refs]
 
 # %% ../nbs/02a_metrics.ipynb #4b4ae6fe
-def _em_rows(predictions, references, regexes_to_ignore=None, ignore_case=False, ignore_punctuation=False, ignore_numbers=False) -> np.ndarray:
+def _em_rows(predictions, references, regexes_to_ignore=None, ignore_case=False, ignore_punctuation=False,
+             ignore_numbers=False) -> np.ndarray:
     "Per-item exact match (bool array), normalised as evaluate's `exact_match` does"
     p, r = np.asarray(predictions), np.asarray(references)
     for rx in regexes_to_ignore or []:
@@ -60,8 +62,11 @@ def exact_match(predictions:list, # generated texts
                ) -> dict:
     "`{'exact_match': share 0-1}` of predictions equal to their reference, as evaluate's `exact_match`"
     preds, refs = _check(predictions, references)
-    if _multi(refs): raise SftplayError("exact_match takes one reference per prediction (as evaluate's does); score() accepts several")
-    return {'exact_match': float(np.mean(_em_rows(preds, refs, regexes_to_ignore, ignore_case, ignore_punctuation, ignore_numbers)))}
+    if _multi(refs):
+        raise SftplayError("exact_match takes one reference per prediction (as evaluate's does); score() accepts "
+                           "several")
+    return {'exact_match': float(np.mean(_em_rows(preds, refs, regexes_to_ignore, ignore_case, ignore_punctuation,
+                                                  ignore_numbers)))}
 
 # %% ../nbs/02a_metrics.ipynb #fa3202a4
 ROUGE_TYPES = ('rouge1', 'rouge2', 'rougeL', 'rougeLsum')
@@ -77,8 +82,10 @@ def _rouge_rows(predictions, references, use_stemmer=False, tokenizer=None) -> d
     preds, refs = _check(predictions, references)
     if _multi(refs):
         refs = _ref_lists(refs)
-        if not all(refs): raise SftplayError(f'references[{refs.index([])}] is an empty list; give each item at least one reference')
-    scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=use_stemmer, tokenizer=_Tokenizer(tokenizer) if tokenizer else None)
+        if not all(refs):
+            raise SftplayError(f'references[{refs.index([])}] is an empty list; give each item at least one reference')
+    scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=use_stemmer,
+                                      tokenizer=_Tokenizer(tokenizer) if tokenizer else None)
     scores = [scorer.score_multi(r, p) if isinstance(r, list) else scorer.score(r, p) for p, r in zip(preds, refs)]
     return {k: [s[k].fmeasure for s in scores] for k in ROUGE_TYPES}
 
@@ -156,9 +163,11 @@ def json_valid(predictions:list) -> float:
 def load_schema(path) -> dict:
     "The JSON Schema in the file at `path`, checked against its draft's meta-schema"
     path = Path(path)
-    if not path.is_file(): raise SftplayError(f'eval.json_schema: {path}: no such file; fix the path or set eval.json_schema=null')
+    if not path.is_file():
+        raise SftplayError(f'eval.json_schema: {path}: no such file; fix the path or set eval.json_schema=null')
     try: schema = json.loads(path.read_text(encoding='utf-8'))
-    except json.JSONDecodeError as e: raise SftplayError(f'{path}:{e.lineno}: malformed JSON ({e.msg} at column {e.colno}); fix the schema file')
+    except json.JSONDecodeError as e:
+        raise SftplayError(f'{path}:{e.lineno}: malformed JSON ({e.msg} at column {e.colno}); fix the schema file')
     _validator(schema, path)
     return schema
 
@@ -167,7 +176,8 @@ def _validator(schema, where='the schema'):
     import jsonschema
     cls = jsonschema.validators.validator_for(schema)
     try: cls.check_schema(schema)
-    except jsonschema.SchemaError as e: raise SftplayError(f'{where}: not a valid JSON Schema: {e.message} (at {e.json_path}); fix the schema')
+    except jsonschema.SchemaError as e:
+        raise SftplayError(f'{where}: not a valid JSON Schema: {e.message} (at {e.json_path}); fix the schema')
     return cls(schema)
 
 def _schema_ok(validator, text:str) -> bool:
@@ -196,7 +206,8 @@ def compile_hooks(hooks:list) -> dict:
         if not name or not isinstance(name, str): raise SftplayError(f'eval.regex_hooks[{i}]: every hook needs a name')
         if name in out: raise SftplayError(f'{where}: the name is used twice; give each hook its own name')
         try: out[name] = regex.compile(pattern)
-        except (regex.error, TypeError) as e: raise SftplayError(f'{where}: invalid regex {pattern!r}: {e}; fix the pattern')
+        except (regex.error, TypeError) as e:
+            raise SftplayError(f'{where}: invalid regex {pattern!r}: {e}; fix the pattern')
     return out
 
 # %% ../nbs/02a_metrics.ipynb #d49e67ba
@@ -207,7 +218,8 @@ def _check_metrics(names) -> list:
     for m in names:
         if m not in METRICS:
             near = difflib.get_close_matches(m, METRICS, 1)
-            raise SftplayError(f"eval.metrics: unknown metric {m!r}" + (f"; did you mean {near[0]!r}?" if near else '') + f" (choose from {', '.join(METRICS)})")
+            raise SftplayError(f"eval.metrics: unknown metric {m!r}" + (f"; did you mean {near[0]!r}?" if near else '')
+                               + f" (choose from {', '.join(METRICS)})")
     return list(names)
 
 class Checks:
@@ -216,8 +228,12 @@ class Checks:
         cfg = cfg or Config()
         ev = cfg.eval
         metrics = _check_metrics(ev.metrics)
-        if 'json_schema' in metrics and not ev.json_schema: raise SftplayError('eval.metrics lists json_schema but eval.json_schema is null; set eval.json_schema to a schema file or drop json_schema')
-        if 'regex' in metrics and not ev.regex_hooks: raise SftplayError('eval.metrics lists regex but eval.regex_hooks is empty; add [{name: ..., pattern: ...}] or drop regex')
+        if 'json_schema' in metrics and not ev.json_schema:
+            raise SftplayError('eval.metrics lists json_schema but eval.json_schema is null; set eval.json_schema to a '
+                               'schema file or drop json_schema')
+        if 'regex' in metrics and not ev.regex_hooks:
+            raise SftplayError('eval.metrics lists regex but eval.regex_hooks is empty; add [{name: ..., pattern: '
+                               '...}] or drop regex')
         self.json_valid = 'json_valid' in metrics
         self.validator = _validator(load_schema(cfg.resolve(ev.json_schema))) if ev.json_schema else None
         self.hooks = compile_hooks(ev.regex_hooks)
@@ -227,7 +243,8 @@ class Checks:
     @property
     def names(self) -> list:
         "The keys each row's results (and the compliance %) carry"
-        return ['json_valid'] * self.json_valid + ['json_schema'] * bool(self.validator) + [f'regex/{n}' for n in self.hooks]
+        return (['json_valid'] * self.json_valid + ['json_schema'] * bool(self.validator)
+                + [f'regex/{n}' for n in self.hooks])
 
 # %% ../nbs/02a_metrics.ipynb #38c4162f
 @patch
@@ -239,8 +256,9 @@ def search(self:Checks, name:str, text:str):
     except TimeoutError:
         self.timeouts[name] += 1
         if self.timeouts[name] == _MAX_TIMEOUTS:
-            warnings.warn(f'regex hook {name!r} timed out on {_MAX_TIMEOUTS} predictions (eval.regex_timeout_s={self.timeout}); '
-                          'it is skipped for the rest, which count as not matching; simplify the pattern')
+            warnings.warn(f'regex hook {name!r} timed out on {_MAX_TIMEOUTS} predictions '
+                          f'(eval.regex_timeout_s={self.timeout}); it is skipped for the rest, which count as not '
+                          'matching; simplify the pattern')
         return None
 
 @patch
@@ -267,7 +285,8 @@ def compliance(predictions:list, # generated texts
     preds = _texts(predictions, 'predictions')
     rows = rows if rows is not None else [checks(p) for p in preds]
     out = {k: 100 * sum(r[k] is True for r in rows) / len(rows) if rows else 0.0 for k in checks.names}
-    if checks.hooks: out['regex_timeouts'] = sum(r[k] is None for r in rows for k in checks.names if k.startswith('regex/'))
+    if checks.hooks:
+        out['regex_timeouts'] = sum(r[k] is None for r in rows for k in checks.names if k.startswith('regex/'))
     return out
 
 # %% ../nbs/02a_metrics.ipynb #f4475feb
@@ -289,12 +308,16 @@ def _loads(text:str):
     except (json.JSONDecodeError, ValueError): return None
 
 def parse_calls(text:str) -> list|None:
-    "The tool calls in a generated answer as `[{'name', 'arguments'}]`; [] when it holds none; None when one does not parse"
+    ("The tool calls in a generated answer as `[{'name', 'arguments'}]`; [] when it holds none; None when one does not "
+     "parse")
     if blocks := _TAGGED.findall(text): found = [_as_call(_loads(b)) for b in blocks]
-    elif '[TOOL_CALLS]' in text: found = [_as_call(c) for c in (_loads(text.split('[TOOL_CALLS]', 1)[1].strip()) or [None])]
+    elif '[TOOL_CALLS]' in text:
+        found = [_as_call(c) for c in (_loads(text.split('[TOOL_CALLS]', 1)[1].strip()) or [None])]
     else:
         x = _loads(text.strip())
-        if not (isinstance(x, dict) and 'name' in x) and not (isinstance(x, list) and x and all(isinstance(c, dict) and 'name' in c for c in x)): return []
+        if (not (isinstance(x, dict) and 'name' in x)
+            and not (isinstance(x, list) and x and all(isinstance(c, dict) and 'name' in c for c in x))):
+            return []
         found = [_as_call(c) for c in (x if isinstance(x, list) else [x])]
     return None if None in found else found
 
@@ -306,24 +329,27 @@ def reference_calls(calls:list) -> list:
 def _key(x) -> str: return json.dumps(x, sort_keys=True, ensure_ascii=False)  # equal JSON, whatever the key order
 
 def call_scores(predictions:list, # generated texts
-                references:list, # per prediction, its reference calls ([{'name', 'arguments'}]) or None for a text answer
+                references:list, # per prediction: reference calls ([{'name', 'arguments'}]) or None for a text answer
                 tools:list=None, # per prediction, the row's tools (OpenAI specs) for the schema check, or None
                ) -> dict:
     "Tool-call metrics over the rows whose reference calls tools: parsed, name, arguments and exact (0-1), schema (%)"
     import jsonschema
-    rows = [(p, r, (tools or [None] * len(predictions))[i]) for i, (p, r) in enumerate(zip(predictions, references)) if r]
+    rows = [(p, r, (tools or [None] * len(predictions))[i])
+            for i, (p, r) in enumerate(zip(predictions, references)) if r]
     if not rows: return {}
     n, out, schema_ok, schema_n = len(rows), Counter(), 0, 0
     for p, ref, tl in rows:
         got = parse_calls(p) or []
         out['call_parsed'] += bool(got)
         out['call_name'] += Counter(c['name'] for c in got) == Counter(c['name'] for c in ref)
-        out['call_arguments'] += Counter(_key(c['arguments']) for c in got) == Counter(_key(c['arguments']) for c in ref)
+        out['call_arguments'] += (Counter(_key(c['arguments']) for c in got)
+                                  == Counter(_key(c['arguments']) for c in ref))
         out['call_exact'] += Counter(map(_key, got)) == Counter(map(_key, ref))
         specs = {t['function']['name']: t['function'].get('parameters', {}) for t in tl or []}
         for c in got:
             schema_n += 1
-            schema_ok += c['name'] in specs and jsonschema.Draft202012Validator(specs[c['name']]).is_valid(c['arguments'])
+            schema_ok += (c['name'] in specs
+                          and jsonschema.Draft202012Validator(specs[c['name']]).is_valid(c['arguments']))
     res = {'call_rows': n, 'call_parsed': 100 * out['call_parsed'] / n}
     res.update({k: out[k] / n for k in ('call_name', 'call_arguments', 'call_exact')})
     res['call_schema'] = 100 * schema_ok / schema_n if schema_n else 0.0
@@ -352,7 +378,9 @@ def score(predictions:list, # generated texts
     if 'exact_match' in metrics: out['exact_match'] = float(np.mean(_em_any(preds, refs)))
     if 'rouge' in metrics: out.update(rouge(preds, refs))
     if 'sari' in metrics:
-        if sources is None: raise SftplayError('eval.metrics lists sari, which needs the source (input) of every row; pass sources or drop sari')
+        if sources is None:
+            raise SftplayError('eval.metrics lists sari, which needs the source (input) of every row; pass sources or '
+                               'drop sari')
         out.update(sari(sources, preds, refs))
     return {**out, **compliance(preds, cfg, rows)}
 

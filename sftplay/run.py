@@ -25,7 +25,8 @@ def resolve_precision(cfg:Config, cuda:bool|None=None) -> str:
     cuda = torch.cuda.is_available() if cuda is None else cuda
     p = cfg.train.precision
     if p == 'auto': return ('bf16' if torch.cuda.is_bf16_supported() else 'fp16') if cuda else 'fp32'
-    if p == 'fp16' and not cuda: raise SftplayError('train.precision: fp16 needs a CUDA GPU; use fp32, bf16 or auto on CPU')
+    if p == 'fp16' and not cuda:
+        raise SftplayError('train.precision: fp16 needs a CUDA GPU; use fp32, bf16 or auto on CPU')
     return p
 
 # %% ../nbs/02b_run.ipynb #7403c4bc
@@ -34,8 +35,8 @@ def quantization_config(cfg:Config, compute_dtype=torch.float32):
     from transformers import BitsAndBytesConfig
     t = cfg.tuning
     if t.mode == 'qlora':
-        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=t.quant_type, bnb_4bit_use_double_quant=t.double_quant,
-                                  bnb_4bit_compute_dtype=compute_dtype)
+        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=t.quant_type,
+                                  bnb_4bit_use_double_quant=t.double_quant, bnb_4bit_compute_dtype=compute_dtype)
     if t.mode == 'lora' and t.load_in_8bit: return BitsAndBytesConfig(load_in_8bit=True)
     return None
 
@@ -50,30 +51,35 @@ def load_model(cfg:Config, name:str|None=None, quantize:bool=True, precision:str
     name = name or cfg.model.name
     src = model_source(name, cfg.root)
     if _pickle_only(src) and not cfg.model.allow_pickle:
-        raise SftplayError(f'model.name {name!r}: {src} holds only pickle weights (.bin/.pt), which can run code when loaded; '
-                           'convert them to safetensors, or set model.allow_pickle=true if you trust this folder')
+        raise SftplayError(f'model.name {name!r}: {src} holds only pickle weights (.bin/.pt), which can run code when '
+                           'loaded; convert them to safetensors, or set model.allow_pickle=true if you trust this '
+                           'folder')
     dtype = DTYPES[precision or resolve_precision(cfg)]
     qc = quantization_config(cfg, dtype) if quantize else None
     if qc is not None: import_bitsandbytes()  # before transformers imports it for the 4-/8-bit weights
-    kw = dict(dtype=torch.float32 if cfg.tuning.mode == 'full' else dtype, trust_remote_code=cfg.model.trust_remote_code,
-              attn_implementation=cfg.model.attn_implementation, use_safetensors=None if cfg.model.allow_pickle else True)
+    kw = dict(dtype=torch.float32 if cfg.tuning.mode == 'full' else dtype,
+              trust_remote_code=cfg.model.trust_remote_code, attn_implementation=cfg.model.attn_implementation,
+              use_safetensors=None if cfg.model.allow_pickle else True)
     if qc is not None:
         kw['quantization_config'] = qc
         if torch.cuda.is_available(): kw['device_map'] = {'': int(os.environ.get('LOCAL_RANK', 0))}
     cls = AutoModelForCausalLM if cfg.model.type == 'causal' else AutoModelForSeq2SeqLM
     try:
         try: return cls.from_pretrained(src, **kw)
-        except ValueError as e:  # an architecture without sdpa (Gemma 2) loads with eager attention instead, and says so
-            if 'does not support an attention implementation' not in str(e) or kw['attn_implementation'] == 'eager': raise
-            warnings.warn(f'model.name {name!r}: its architecture has no sdpa attention; loading it with eager attention')
+        except ValueError as e:
+            # an architecture without sdpa (Gemma 2) loads with eager attention instead, and says so
+            if 'does not support an attention implementation' not in str(e) or kw['attn_implementation'] == 'eager':
+                raise
+            warnings.warn(f'model.name {name!r}: its architecture has no sdpa attention; loading it with eager '
+                          'attention')
             return cls.from_pretrained(src, **{**kw, 'attn_implementation': 'eager'})
     except pickle.UnpicklingError as e: raise _pickle_refused(f'model.name {name!r}', e) from e
     except (OSError, ValueError, KeyError, TypeError) as e: raise load_error('weights', name, src, e) from e
 
 def _pickle_refused(what, e) -> SftplayError:
     "Even with model.allow_pickle, torch loads pickles with weights_only: anything but tensors is refused"
-    return SftplayError(f'{what}: the pickle weights hold more than tensors, which torch refuses to load (they could run code); '
-                        'get safetensors weights from a source you trust')
+    return SftplayError(f'{what}: the pickle weights hold more than tensors, which torch refuses to load (they could '
+                        'run code); get safetensors weights from a source you trust')
 
 # %% ../nbs/02b_run.ipynb #a1d0c302
 def fit_embeddings(model, tok, multiple:int=64):
@@ -90,7 +96,9 @@ def fit_embeddings(model, tok, multiple:int=64):
 def split_rows(cfg:Config, split:str) -> list:
     "The chat rows of `split` (train | val | test): the file data.<split>_path"
     p = cfg.resolve(getattr(cfg.data, f'{split}_path'))
-    if not p.exists(): raise SftplayError(f'data.{split}_path {p}: no such file; run sftplay-process (and sftplay-style) first, or fix the path')
+    if not p.exists():
+        raise SftplayError(f'data.{split}_path {p}: no such file; run sftplay-process (and sftplay-style) first, or '
+                           'fix the path')
     rows = [r for _, r in read_jsonl(p)]
     if not rows: raise SftplayError(f'data.{split}_path {p}: no rows; check the processing report')
     return rows
@@ -106,7 +114,8 @@ def generation_kwargs(cfg:Config, tok, tpl=None) -> dict:
     "Arguments for model.generate from the config's generation section (stopping at the template's end-of-turn too)"
     g = cfg.generation
     kw = dict(max_new_tokens=g.max_new_tokens, do_sample=g.do_sample, repetition_penalty=g.repetition_penalty,
-              eos_token_id=stop_ids(tok, tpl) if tpl is not None else tok.eos_token_id, pad_token_id=tok.pad_token_id, use_cache=True)
+              eos_token_id=stop_ids(tok, tpl) if tpl is not None else tok.eos_token_id, pad_token_id=tok.pad_token_id,
+              use_cache=True)
     if g.do_sample: kw.update(temperature=g.temperature, top_p=g.top_p)
     return kw
 
@@ -117,7 +126,8 @@ def prompt_messages(row:dict) -> list:
 
 # %% ../nbs/02b_run.ipynb #35b0cd9f
 def _length_batches(lengths:list, batch_size:int, spread:float=2.0) -> list:
-    "Indices in batches of at most `batch_size`, longest first; a batch closes when a length falls below its longest / `spread`"
+    ("Indices in batches of at most `batch_size`, longest first; a batch closes when a length falls below its longest "
+     "/ `spread`")
     order, out = sorted(range(len(lengths)), key=lambda i: -lengths[i]), []
     for i in order:
         if out and len(out[-1]) < batch_size and lengths[i] * spread >= lengths[out[-1][0]]: out[-1].append(i)
@@ -125,22 +135,28 @@ def _length_batches(lengths:list, batch_size:int, spread:float=2.0) -> list:
     return out
 
 @torch.no_grad()
-def generate(model, tok, tpl, cfg:Config, rows:list, batch_size:int|None=None, progress:bool=False, streamer=None) -> list:
+def generate(model, tok, tpl, cfg:Config, rows:list, batch_size:int|None=None, progress:bool=False,
+             streamer=None) -> list:
     "The model's answer (text) for each chat row, in order, generated in batches of similar prompt length"
     from tqdm.auto import tqdm
     prompts = [encode_prompt(prompt_messages(r), tok, tpl, cfg, tools=r.get('tools')) for r in rows]
     out, kw, shape = [None] * len(rows), generation_kwargs(cfg, tok, tpl), answer_shape(tpl)
     dev, was_training = next(model.parameters()).device, model.training
     model.eval()
-    for idx in tqdm(_length_batches([len(p) for p in prompts], batch_size or cfg.generation.batch_size), desc='generating', disable=not (progress and progress_bars()), unit='batch'):
+    for idx in tqdm(_length_batches([len(p) for p in prompts], batch_size or cfg.generation.batch_size),
+                    desc='generating', disable=not (progress and progress_bars()), unit='batch'):
         n = max(len(prompts[i]) for i in idx)
         left = cfg.model.type == 'causal'
-        ids = [([tok.pad_token_id] * (n - len(prompts[i])) if left else []) + prompts[i] + ([] if left else [tok.pad_token_id] * (n - len(prompts[i]))) for i in idx]
-        mask = [[0] * (n - len(prompts[i])) + [1] * len(prompts[i]) if left else [1] * len(prompts[i]) + [0] * (n - len(prompts[i])) for i in idx]
-        gen = model.generate(input_ids=torch.tensor(ids, device=dev), attention_mask=torch.tensor(mask, device=dev), streamer=streamer, **kw)
+        ids = [([tok.pad_token_id] * (n - len(prompts[i])) if left else []) + prompts[i]
+               + ([] if left else [tok.pad_token_id] * (n - len(prompts[i]))) for i in idx]
+        mask = [[0] * (n - len(prompts[i])) + [1] * len(prompts[i]) if left
+                else [1] * len(prompts[i]) + [0] * (n - len(prompts[i])) for i in idx]
+        gen = model.generate(input_ids=torch.tensor(ids, device=dev), attention_mask=torch.tensor(mask, device=dev),
+                             streamer=streamer, **kw)
         if left: gen = gen[:, n:]
         for i, g in zip(idx, gen.tolist()):  # up to the first stop token, then the template's scaffold taken off
-            g = g[:next((k for k, t in enumerate(g) if t in kw['eos_token_id']), len(g))] if isinstance(kw['eos_token_id'], list) else g
+            g = (g[:next((k for k, t in enumerate(g) if t in kw['eos_token_id']), len(g))]
+                 if isinstance(kw['eos_token_id'], list) else g)
             out[i] = answer_text(tok.decode(g, skip_special_tokens=False), tpl, shape)
             out[i] = tok.decode(tok(out[i], add_special_tokens=False)['input_ids'], skip_special_tokens=True).strip()
     model.train(was_training)
@@ -155,8 +171,8 @@ def output_folder(cfg:Config, run=None) -> Path:
     "Where the logs, metrics and merged models of that run go: <checkpoint.output_dir>/<the run folder's name>"
     return cfg.resolve(cfg.checkpoint.output_dir)/run_folder(cfg, run).name
 
-_PATH_KEYS = ['data.processed_dir', 'data.style_dir', 'data.rendered_dir', 'data.train_path', 'data.val_path', 'data.test_path',
-              'checkpoint.output_dir', 'checkpoint.adapters_dir']
+_PATH_KEYS = ['data.processed_dir', 'data.style_dir', 'data.rendered_dir', 'data.train_path', 'data.val_path',
+              'data.test_path', 'checkpoint.output_dir', 'checkpoint.adapters_dir']
 
 def portable_config(cfg:Config, model_name:str|None=None) -> Config:
     "A copy of `cfg` whose paths are absolute and whose template is the run folder's template.jinja"
@@ -167,7 +183,8 @@ def portable_config(cfg:Config, model_name:str|None=None) -> Config:
     c.data.raw = [r if '/' not in r and not cfg.resolve(r).exists() else str(cfg.resolve(r)) for r in cfg.data.raw]
     c.model.name = model_name or model_source(cfg.model.name, cfg.root)
     if cfg.eval.json_schema: c.eval.json_schema = str(cfg.resolve(cfg.eval.json_schema))
-    c.template.path = 'template.jinja'  # the run's own copy (also for a tokenizer's template: the tokenizer gets the served one)
+    # the run's own copy (also for a tokenizer's template: the tokenizer gets the served one)
+    c.template.path = 'template.jinja'
     return c
 
 def load_run(folder, overrides=()) -> Config:
@@ -185,7 +202,8 @@ def apply_settings(run_cfg:Config, cfg:Config|None) -> Config:
 
 # %% ../nbs/02b_run.ipynb #5e1f0a7b
 def base_fingerprint(model) -> str:
-    "A checksum of the base model's input embeddings (64 sampled rows, rounded to bf16): the same however the base is loaded"
+    ("A checksum of the base model's input embeddings (64 sampled rows, rounded to bf16): the same however the base is "
+     "loaded")
     base = model.get_base_model() if hasattr(model, 'get_base_model') else model
     emb = base.get_input_embeddings()
     if getattr(emb, 'original_module', None) is not None: emb = emb.original_module  # trained whole (modules_to_save)
@@ -194,7 +212,8 @@ def base_fingerprint(model) -> str:
     return hashlib.sha256(str(tuple(w.shape)).encode() + rows.numpy().tobytes()).hexdigest()[:16]
 
 def _mismatch(e) -> str:
-    m = re.search(r'size mismatch for (\S+): copying a param with shape torch.Size\((\[.*?\])\) from checkpoint, the shape in current model is torch.Size\((\[.*?\])\)', str(e))
+    m = re.search(r'size mismatch for (\S+): copying a param with shape torch.Size\((\[.*?\])\) from checkpoint, the '
+                  r'shape in current model is torch.Size\((\[.*?\])\)', str(e))
     return f'{m[1]} is {m[2]} in the adapter but {m[3]} on this base' if m else ' '.join(str(e).split())[:150]
 
 def attach_adapter(base, folder, cfg:Config):
@@ -203,23 +222,30 @@ def attach_adapter(base, folder, cfg:Config):
     from peft import PeftModel
     folder, fix = Path(folder), 'use the base it was trained on (--set model.name=...)'
     if _pickle_only(folder) and not cfg.model.allow_pickle:
-        raise SftplayError(f'{folder}: the adapter weights are pickle (.bin/.pt), which can run code when loaded; convert them to safetensors, '
-                           'or set model.allow_pickle=true if you trust this folder')
-    if (folder/'base.json').exists() and (want := json.loads((folder/'base.json').read_text())['fingerprint']) != (got := base_fingerprint(base)):
-        raise SftplayError(f'{folder}: the adapter was trained on another base: {cfg.model.name} has other weights (checksum {got}, trained on {want}); {fix}')
+        raise SftplayError(f'{folder}: the adapter weights are pickle (.bin/.pt), which can run code when loaded; '
+                           'convert them to safetensors, or set model.allow_pickle=true if you trust this folder')
+    if ((folder/'base.json').exists()
+        and (want := json.loads((folder/'base.json').read_text())['fingerprint']) != (got := base_fingerprint(base))):
+        raise SftplayError(f'{folder}: the adapter was trained on another base: {cfg.model.name} has other weights '
+                           f'(checksum {got}, trained on {want}); {fix}')
     try: return PeftModel.from_pretrained(base, folder)
     except pickle.UnpicklingError as e: raise _pickle_refused(str(folder), e) from e
-    except RuntimeError as e: raise SftplayError(f'{folder}: the adapter was trained on another base than {cfg.model.name} ({_mismatch(e)}); {fix}') from e
+    except RuntimeError as e:
+        raise SftplayError(f'{folder}: the adapter was trained on another base than {cfg.model.name} ({_mismatch(e)}); '
+                           f'{fix}') from e
 
 # %% ../nbs/02b_run.ipynb #2dac5134
 def generation_config(tok, tpl, cfg:Config, model=None):
-    "The GenerationConfig a run saves: its stop tokens (EOS and the template's end-of-turn), pad token and decoding settings"
+    ("The GenerationConfig a run saves: its stop tokens (EOS and the template's end-of-turn), pad token and decoding "
+     "settings")
     from transformers import GenerationConfig
     g, stops = cfg.generation, stop_ids(tok, tpl)
-    return GenerationConfig(eos_token_id=stops if len(stops) > 1 else stops[0], pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
-                            decoder_start_token_id=getattr(getattr(model, 'config', None), 'decoder_start_token_id', None),
-                            max_new_tokens=g.max_new_tokens, do_sample=g.do_sample, repetition_penalty=g.repetition_penalty,
-                            **({'temperature': g.temperature, 'top_p': g.top_p} if g.do_sample else {}))
+    return GenerationConfig(
+        eos_token_id=stops if len(stops) > 1 else stops[0], pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id,
+        decoder_start_token_id=getattr(getattr(model, 'config', None), 'decoder_start_token_id', None),
+        max_new_tokens=g.max_new_tokens, do_sample=g.do_sample, repetition_penalty=g.repetition_penalty,
+        **({'temperature': g.temperature, 'top_p': g.top_p} if g.do_sample else {}))
 
 def save_run(folder, tok, tpl, cfg:Config, model=None, adapter_base=None, model_name:str|None=None):
     "Write the run-folder files beside the weights in `folder`; `adapter_base`: the base an adapter was trained on"
@@ -229,7 +255,8 @@ def save_run(folder, tok, tpl, cfg:Config, model=None, adapter_base=None, model_
     (folder/'template.jinja').write_text(tpl.text)
     generation_config(tok, tpl, cfg, model).save_pretrained(folder)
     if adapter_base is not None:
-        (folder/'base.json').write_text(json.dumps({'model': cfg.model.name, 'fingerprint': base_fingerprint(adapter_base)}) + '\n')
+        (folder/'base.json').write_text(json.dumps({'model': cfg.model.name,
+                                                    'fingerprint': base_fingerprint(adapter_base)}) + '\n')
     save_config(portable_config(cfg, model_name), folder/'config.yaml')
 
 def load_trained(folder, cfg:Config|None=None) -> tuple:
@@ -238,7 +265,8 @@ def load_trained(folder, cfg:Config|None=None) -> tuple:
     # its eval, generation and data settings replace the run's (apply_settings)
     folder = Path(folder)
     if not (folder/'config.yaml').exists():
-        raise SftplayError(f'{folder}: not a finished sftplay run (no config.yaml); pass an adapters/<run_name> folder, or train first')
+        raise SftplayError(f'{folder}: not a finished sftplay run (no config.yaml); pass an adapters/<run_name> '
+                           'folder, or train first')
     rcfg = apply_settings(load_run(folder, cfg.overrides if cfg else ()), cfg)
     tok = load_tokenizer(rcfg, name=str(folder.resolve()))
     tpl = load_template(rcfg, tok)

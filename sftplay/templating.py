@@ -20,8 +20,8 @@ from jinja2 import meta
 from jinja2.ext import Extension, loopcontrols
 from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from .config import (Config, SftplayError, atomic_file, check_outside_raw, check_writable, command, load_config, progress_bars,
-                            writing)
+from .config import (Config, SftplayError, atomic_file, check_outside_raw, check_writable, command, load_config,
+                            progress_bars, writing)
 from .models import load_tokenizer
 from .data import to_messages, read_jsonl
 
@@ -29,7 +29,8 @@ from .data import to_messages, read_jsonl
 class _Sandbox(ImmutableSandboxedEnvironment):
     "The Jinja sandbox, refusing any unsafe attribute access at once instead of rendering it as empty"
     def unsafe_undefined(self, obj, attribute):
-        raise SecurityError(f'access to attribute {attribute!r} of a {type(obj).__name__!r} object is not allowed in a template')
+        raise SecurityError(f'access to attribute {attribute!r} of a {type(obj).__name__!r} object is not allowed in a '
+                            'template')
 
 class _Generation(Extension):
     "`{% generation %}...{% endgeneration %}` (transformers' marker of assistant text) renders its body unchanged"
@@ -57,8 +58,11 @@ def _template_line(e:Exception):
 def _template_error(source:str, e:Exception) -> SftplayError:
     line = _template_line(e)
     where = f'{source}:{line}' if line else source
-    if isinstance(e, TemplateSyntaxError): return SftplayError(f'{where}: template syntax error: {e.message}; fix the Jinja on that line')
-    if isinstance(e, SecurityError): return SftplayError(f'{where}: refused by the template sandbox: {e}; templates may only read messages and their fields')
+    if isinstance(e, TemplateSyntaxError):
+        return SftplayError(f'{where}: template syntax error: {e.message}; fix the Jinja on that line')
+    if isinstance(e, SecurityError):
+        return SftplayError(f'{where}: refused by the template sandbox: {e}; templates may only read messages and '
+                            'their fields')
     if type(e) is TemplateError: return SftplayError(f'{where}: the template raised: {e}')
     return SftplayError(f'{where}: template error while rendering: {type(e).__name__}: {e}')
 
@@ -92,20 +96,25 @@ class ChatTemplate:
     def __post_init__(self):
         try: self._compiled = _env().from_string(self.text)
         except TemplateSyntaxError as e: raise _template_error(self.source, e) from None
-    def __getstate__(self): return {k: v for k, v in self.__dict__.items() if k != '_compiled'}  # picklable (DataLoader workers)
+    # picklable (DataLoader workers)
+    def __getstate__(self): return {k: v for k, v in self.__dict__.items() if k != '_compiled'}
     def __setstate__(self, d): self.__dict__.update(d); self.__post_init__()
     @property
     def eos_token(self) -> str: return self.tokens.get('eos_token', '')
-    def _strftime(self, fmt:str) -> str: return (date.fromisoformat(self.day) if self.day else date.today()).strftime(fmt)
+    def _strftime(self, fmt:str) -> str:
+        return (date.fromisoformat(self.day) if self.day else date.today()).strftime(fmt)
     def render(self, messages:list, add_generation_prompt:bool=False, **kw) -> str:
         "The text of `messages`; with `add_generation_prompt` it ends where the answer would begin"
         ctx = {**self.tokens, 'strftime_now': self._strftime, **self.kwargs, **kw}
-        try: return self._compiled.render(messages=_fold(messages, self.system), add_generation_prompt=add_generation_prompt, **ctx)
+        try:
+            return self._compiled.render(messages=_fold(messages, self.system),
+                                         add_generation_prompt=add_generation_prompt, **ctx)
         except Exception as e: raise _template_error(self.source, e) from None
     @property
     def variables(self) -> set:
         "The names the template reads beyond `messages` and the generation flag (what template.kwargs can set)"
-        return meta.find_undeclared_variables(_env().parse(self.text)) - {'messages', 'add_generation_prompt', 'raise_exception'}
+        return (meta.find_undeclared_variables(_env().parse(self.text))
+                - {'messages', 'add_generation_prompt', 'raise_exception'})
 
 # %% ../nbs/02_templating.ipynb #87ce2eff
 _PROBE = [{'role': 'user', 'content': 'hi'}, {'role': 'assistant', 'content': 'hello'}]
@@ -120,7 +129,8 @@ def _system_mode(tpl:ChatTemplate) -> str:
     return 'keep' if shown else 'fold'
 
 def make_template(text:str, source:str, cfg:Config, tok) -> ChatTemplate:
-    "The template `text` compiled in the sandbox with `cfg.template`'s kwargs, day and system mode, and checked on a probe"
+    ("The template `text` compiled in the sandbox with `cfg.template`'s kwargs, day and system mode, and checked on a "
+     "probe")
     t = cfg.template
     tpl = ChatTemplate(text, source, _special_tokens(tok), dict(t.kwargs), t.date, 'keep', _specials(tok))
     for k in sorted(set(t.kwargs) - tpl.variables):
@@ -128,8 +138,8 @@ def make_template(text:str, source:str, cfg:Config, tok) -> ChatTemplate:
                       f"(it reads: {', '.join(sorted(tpl.variables)) or 'no variables'})")
     tpl.render(_PROBE[:1], add_generation_prompt=True)
     if 'hello' not in tpl.render(_PROBE):
-        raise SftplayError(f"{tpl.source}: the template never emits the assistant's answer, so no token would carry loss "
-                           "(empty loss mask); render message['content'] for assistant turns")
+        raise SftplayError(f"{tpl.source}: the template never emits the assistant's answer, so no token would carry "
+                           "loss (empty loss mask); render message['content'] for assistant turns")
     tpl.system = _system_mode(tpl) if t.system == 'auto' else t.system
     if t.system == 'auto' and tpl.system == 'fold':
         warnings.warn(f'{source} has no system role: system messages are folded into the first user turn '
@@ -146,8 +156,9 @@ def load_template(cfg:Config, tok) -> ChatTemplate:
                                         'set template.path to a .jinja file (e.g. chat_templates/default.jinja)')
     else:
         path = cfg.resolve(p)
-        if not path.is_file(): raise SftplayError(f"template.path {p!r}: no such file ({path}); fix the path, or set it to "
-                                                  "'tokenizer' for the model's own template")
+        if not path.is_file():
+            raise SftplayError(f"template.path {p!r}: no such file ({path}); fix the path, or set it to "
+                               "'tokenizer' for the model's own template")
         try: text, source = path.read_text(encoding='utf-8'), str(path)
         except UnicodeDecodeError: raise SftplayError(f'{path}: not UTF-8 text; save the template as UTF-8') from None
     return make_template(text, source, cfg, tok)
@@ -157,9 +168,11 @@ def _last_answer(messages) -> int | None:
     return next((i for i in range(len(messages) - 1, -1, -1) if messages[i]['role'] == 'assistant'), None)
 
 def prompt_text(tpl:ChatTemplate, messages:list, tools:list=None) -> str:
-    "The prompt inference builds: every message before the final assistant turn (and the row's `tools`), then the generation prompt"
+    ("The prompt inference builds: every message before the final assistant turn (and the row's `tools`), then the "
+     "generation prompt")
     i = _last_answer(messages)
-    return tpl.render(messages if i is None else messages[:i], add_generation_prompt=True, **({'tools': tools} if tools else {}))
+    return tpl.render(messages if i is None else messages[:i], add_generation_prompt=True,
+                      **({'tools': tools} if tools else {}))
 
 # %% ../nbs/02_templating.ipynb #82f786be
 class ParityError(SftplayError):
@@ -187,8 +200,8 @@ def _after_answer(tpl, msgs, i, where, **kw) -> tuple:
     plain = {k: v for k, v in msgs[i].items() if k != 'tool_calls'}  # a call's turn ends as a text turn does
     marked = tpl.render(msgs[:i] + [{**plain, 'content': (plain.get('content') or '') + _END}], **kw)
     if _END not in marked:
-        raise SftplayError(f"{where}: the template changes or drops the end of the answer (it does not render message['content'] "
-                           'as given), so the trained tokens cannot be located')
+        raise SftplayError(f"{where}: the template changes or drops the end of the answer (it does not render "
+                           "message['content'] as given), so the trained tokens cannot be located")
     tail = marked[marked.index(_END) + len(_END):]
     return tail, max((s for s in tpl.specials if s and tail.startswith(s)), key=len, default='')
 
@@ -196,28 +209,33 @@ def _after_answer(tpl, msgs, i, where, **kw) -> tuple:
 def _rebuilt_turn(tpl, msgs, i, prompt, where, **kw) -> Turn:
     "Turn i built as inference builds it, for templates whose generation prompt the history does not start with"
     before = tpl.render(msgs[:i], **kw)
-    if not prompt.startswith(before): raise ParityError(f'{where}: the generation prompt does not start with the conversation before it')
+    if not prompt.startswith(before):
+        raise ParityError(f'{where}: the generation prompt does not start with the conversation before it')
     head = prompt[len(before):]  # what the generation prompt adds: the assistant header
     for m in [msgs] + ([[x for x in msgs if x['role'] != 'system']] if msgs[0]['role'] == 'system' else []):
         j = i - (len(msgs) - len(m))
         hist, full = tpl.render(m[:j], **kw), tpl.render(m[:j + 1], **kw)
         if full.startswith(hist): break
-    else: raise ParityError(f'{where}: the template rewrites the earlier messages when this turn is added, so the turn cannot be told apart')
+    else:
+        raise ParityError(f'{where}: the template rewrites the earlier messages when this turn is added, so the turn '
+                          'cannot be told apart')
     text, content = full[len(hist):], m[j]['content'] or ''
     tail, eot = _after_answer(tpl, m, j, where, **kw)
     marked = tpl.render(_with(m, j, _START + content), **kw)
     start = marked.index(_START) - len(hist) if _START in marked and marked.startswith(hist) else None
     g0 = len(head) if text.startswith(head) else _common(head, text)
     if not text.startswith(head):
-        extra = head[g0:]  # the header's own part (e.g. DeepSeek's '<think>\n'): an answer may continue it (reasoning rows)
+        # the header's own part (e.g. DeepSeek's '<think>\n'): an answer may continue it (reasoning rows)
+        extra = head[g0:]
         if extra.strip() and content.lstrip().startswith(extra.strip()):
             return Turn(i, prompt, content.lstrip()[len(extra.strip()):].lstrip('\n') + eot, eot)
         if start is None or g0 == 0 or text[g0:start].strip():
-            raise ParityError(f"{where}: the generation prompt ends with {head[g0:][:40]!r} but the history renders this turn as "
-                              f"{text[g0:g0 + 40]!r}; inference would see another prompt than training (set template.kwargs so that "
-                              'they agree, e.g. enable_thinking, or use another template)')
+            raise ParityError(f"{where}: the generation prompt ends with {head[g0:][:40]!r} but the history renders "
+                              f"this turn as {text[g0:g0 + 40]!r}; inference would see another prompt than training "
+                              "(set template.kwargs so that they agree, e.g. enable_thinking, or use another template)")
     end = len(text) - len(tail)
-    if not text.endswith(tail) or end < g0: raise ParityError(f'{where}: the answer is not where the template puts this turn')
+    if not text.endswith(tail) or end < g0:
+        raise ParityError(f'{where}: the answer is not where the template puts this turn')
     return Turn(i, prompt, text[g0:end] + eot, eot)
 
 def trained_turn(tpl:ChatTemplate, msgs:list, i:int, tools:list=None) -> Turn:
@@ -225,7 +243,9 @@ def trained_turn(tpl:ChatTemplate, msgs:list, i:int, tools:list=None) -> Turn:
     where, kw = f'{tpl.source}: assistant turn {i}', ({'tools': tools} if tools else {})
     prompt, full = tpl.render(msgs[:i], add_generation_prompt=True, **kw), tpl.render(msgs[:i + 1], **kw)
     tail, eot = _after_answer(tpl, msgs, i, where, **kw)
-    if not full.endswith(tail): raise SftplayError(f'{where}: what the template writes after the answer depends on the answer, so its end cannot be located')
+    if not full.endswith(tail):
+        raise SftplayError(f'{where}: what the template writes after the answer depends on the answer, so its end '
+                           'cannot be located')
     end = len(full) - len(tail)
     if full.startswith(prompt) and end >= len(prompt): return Turn(i, prompt, full[len(prompt):end] + eot, eot)
     return _rebuilt_turn(tpl, msgs, i, prompt, where, **kw)
@@ -248,7 +268,8 @@ def layout(tpl:ChatTemplate, msgs:list, train_on:str='all_turns', add_eos:bool=T
     if all(full.startswith(t.prompt + t.generated) for t in turns):
         spans = [(len(t.prompt), len(t.prompt) + len(t.generated)) for t in turns]
         return [Seq(full[:spans[-1][1]], spans, turns, add_eos and not turns[-1].eot)]
-    return [Seq(t.prompt + t.generated, [(len(t.prompt), len(t.prompt) + len(t.generated))], [t], add_eos and not t.eot) for t in turns]
+    return [Seq(t.prompt + t.generated, [(len(t.prompt), len(t.prompt) + len(t.generated))], [t], add_eos and not t.eot)
+            for t in turns]
 
 # %% ../nbs/02_templating.ipynb #aa2986cb
 def answer_shape(tpl:ChatTemplate) -> tuple:
@@ -273,7 +294,8 @@ def _literal(v) -> str:
 def served_template(tpl:ChatTemplate) -> str:
     "The template text with `tpl.kwargs` set at its top, so any renderer renders as training did"
     if not tpl.kwargs: return tpl.text
-    sets = ''.join(f'{{%- set {k} = {_literal(v)} -%}}\n' for k, v in tpl.kwargs.items() if re.fullmatch(r'[A-Za-z_]\w*', k))
+    sets = ''.join(f'{{%- set {k} = {_literal(v)} -%}}\n' for k, v in tpl.kwargs.items()
+                   if re.fullmatch(r'[A-Za-z_]\w*', k))
     return f'{{#- set by sftplay from template.kwargs of the run that trained this model -#}}\n{sets}{tpl.text}'
 
 # %% ../nbs/02_templating.ipynb #a1d0c202
@@ -310,10 +332,12 @@ def _messages(row, where:str='row') -> list:
     "The messages of a chat row (or a message list), checked to hold text"
     try: msgs = row if isinstance(row, list) else to_messages(row)
     except (KeyError, TypeError, AttributeError) as e:
-        raise SftplayError(f'{where}: not a structured chat row (missing {e}); expected {{"system", "user", "assistant"}} or {{"messages": [...]}}; run sftplay-process') from None
+        raise SftplayError(f'{where}: not a structured chat row (missing {e}); expected '
+                           f'{{"system", "user", "assistant"}} or {{"messages": [...]}}; run sftplay-process') from None
     for m in msgs:
         calls = m.get('role') == 'assistant' and m.get('tool_calls')
-        if not isinstance(m.get('role'), str) or not (isinstance(m.get('content'), str) or (calls and m.get('content') is None)):
+        if (not isinstance(m.get('role'), str)
+            or not (isinstance(m.get('content'), str) or (calls and m.get('content') is None))):
             raise SftplayError(f"{where}: every message needs a text role and content, got {m!r:.80}")
     return msgs
 
@@ -337,8 +361,10 @@ def _cuts(seq:Seq) -> list:
     return [p for p in out if p[1] > p[0]]
 
 def _tokenize(seqs:list, tok) -> list:
-    "`(ids, trained mask)` of each sequence: tokenized as one text where the span boundaries fall between tokens, else by piece"
-    enc = tok([s.text for s in seqs], add_special_tokens=False, return_offsets_mapping=True) if seqs else {'input_ids': []}
+    ("`(ids, trained mask)` of each sequence: tokenized as one text where the span boundaries fall between tokens, "
+     "else by piece")
+    enc = (tok([s.text for s in seqs], add_special_tokens=False, return_offsets_mapping=True) if seqs
+           else {'input_ids': []})
     out, redo = [], []
     for k, (s, ids, offs) in enumerate(zip(seqs, enc['input_ids'], enc.get('offset_mapping', []))):
         starts = {a for a, _ in offs} | {len(s.text)}
@@ -355,7 +381,8 @@ def _tokenize(seqs:list, tok) -> list:
 def _build_causal(seq, ids, mask, eos_id, t, max_len):
     if seq.eos: ids, mask = ids + [eos_id], mask + [True]
     labels = [i if (on or t.train_on_prompt) else -100 for i, on in zip(ids, mask)]
-    n_target = len(mask) - 1 - max((j for j, on in enumerate(mask) if not on), default=-1)  # the last span (and EOS): never cut
+    # the last span (and EOS): never cut
+    n_target = len(mask) - 1 - max((j for j, on in enumerate(mask) if not on), default=-1)
     return _fit(ids, labels, n_target, max_len, t.truncation)
 
 def _build_seq2seq(seq, eos_id, tok, t, max_len):
@@ -386,7 +413,8 @@ def _encode_many(pairs, tok, tpl, cfg, max_len) -> list:
 
 # %% ../nbs/02_templating.ipynb #c743d0e1
 def encode_items(row, tok, tpl:ChatTemplate, cfg:Config) -> list:
-    "The training items `{'input_ids', 'labels'}` of a structured chat row (labels -100 where no loss); dropped ones left out"
+    ("The training items `{'input_ids', 'labels'}` of a structured chat row (labels -100 where no loss); dropped ones "
+     "left out")
     return [e for e, _ in _encode_many([('row', row)], tok, tpl, cfg, cfg.model.max_seq_len)[0] if e is not None]
 
 def encode_row(row, tok, tpl:ChatTemplate, cfg:Config) -> dict | None:
@@ -407,7 +435,8 @@ def encode_prompt(messages:list, tok, tpl:ChatTemplate, cfg:Config,
     room = cfg.model.max_seq_len - len(eos) - (0 if s2s else 1)
     if truncate and len(ids) > room:
         if (truncation or cfg.template.truncation) == 'drop':
-            raise SftplayError(f'a prompt of {len(ids)} tokens does not fit model.max_seq_len={cfg.model.max_seq_len} and template.truncation is drop; raise model.max_seq_len or use truncation left')
+            raise SftplayError(f'a prompt of {len(ids)} tokens does not fit model.max_seq_len={cfg.model.max_seq_len} '
+                               'and template.truncation is drop; raise model.max_seq_len or use truncation left')
         ids = ids[len(ids) - room:]
     return ids + eos
 
@@ -416,11 +445,12 @@ def _located(rows, name:str) -> list:
     "`(where, row)` for rows given as dicts or as `(line, row)` pairs from read_jsonl"
     return [(f'{name}:{r[0]}', r[1]) if isinstance(r, tuple) else (f'{name} row {i}', r) for i, r in enumerate(rows, 1)]
 
-_REASONS = {'target_too_long': 'answer + EOS do not fit model.max_seq_len', 'too_long': 'longer than model.max_seq_len (template.truncation: drop)',
-            'no_answer': 'no assistant turn'}
+_REASONS = {'target_too_long': 'answer + EOS do not fit model.max_seq_len',
+            'too_long': 'longer than model.max_seq_len (template.truncation: drop)', 'no_answer': 'no assistant turn'}
 
 class SFTDataset(torch.utils.data.Dataset):
-    "Chat rows as training items `{'input_ids', 'labels'}` (int32 arrays), rendered and tokenized at first use, then cached"
+    ("Chat rows as training items `{'input_ids', 'labels'}` (int32 arrays), rendered and tokenized at first use, then "
+     "cached")
     def __init__(self, rows, tok, tpl:ChatTemplate, cfg:Config,
                  name:str='rows', # how errors and the report name these rows (e.g. the file path)
                 ):
@@ -453,9 +483,12 @@ def _encode_all(self:SFTDataset, chunk:int=1024) -> dict:
     n = len(self.pairs)
     with tqdm(total=n, desc=f'encoding {Path(self.name).name}', unit='row', disable=n < 5000) as bar:
         for s in range(0, n, chunk):
-            for k, items in enumerate(_encode_many(self.pairs[s:s + chunk], self.tok, self.tpl, self.cfg, self.cfg.model.max_seq_len)):
-                st = next((st for e, st in items if e is None), None) or max((st for _, st in items), key=['ok', 'truncated'].index)
-                status[st] = status.get(st, 0) + 1  # a row counts once: dropped if any item is, else truncated if any is
+            for k, items in enumerate(_encode_many(self.pairs[s:s + chunk], self.tok, self.tpl, self.cfg,
+                                                   self.cfg.model.max_seq_len)):
+                st = (next((st for e, st in items if e is None), None)
+                      or max((st for _, st in items), key=['ok', 'truncated'].index))
+                # a row counts once: dropped if any item is, else truncated if any is
+                status[st] = status.get(st, 0) + 1
                 for e, _ in items:
                     if e is None: continue
                     ids.append(np.asarray(e['input_ids'], np.int32)); labs.append(np.asarray(e['labels'], np.int32))
@@ -463,11 +496,13 @@ def _encode_all(self:SFTDataset, chunk:int=1024) -> dict:
             bar.update(min(chunk, n - s))
     dropped = {k: v for k, v in status.items() if k not in ('ok', 'truncated')}
     labs_all = np.concatenate(labs) if labs else np.zeros(0, np.int32)
-    stats = dict(rows=n, kept=len(set(index)), items=len(index), truncated=status.get('truncated', 0), dropped=sum(dropped.values()), dropped_by=dropped,
-                 tokens=int(sum(li)), trained_tokens=int((labs_all != -100).sum()), max_len=int(max(li, default=0)))
+    stats = dict(rows=n, kept=len(set(index)), items=len(index), truncated=status.get('truncated', 0),
+                 dropped=sum(dropped.values()), dropped_by=dropped, tokens=int(sum(li)),
+                 trained_tokens=int((labs_all != -100).sum()), max_len=int(max(li, default=0)))
     if n and not index and dropped:
         why = '; '.join(f'{v} {_REASONS.get(k, k)}' for k, v in dropped.items())
-        raise SftplayError(f'{self.name}: all {n} rows were dropped ({why}); raise model.max_seq_len (now {self.cfg.model.max_seq_len}) or use template.truncation: left')
+        raise SftplayError(f'{self.name}: all {n} rows were dropped ({why}); raise model.max_seq_len (now '
+                           f'{self.cfg.model.max_seq_len}) or use template.truncation: left')
     cat = lambda xs: np.concatenate(xs) if xs else np.zeros(0, np.int32)
     off = lambda ls: np.concatenate([[0], np.cumsum(ls, dtype=np.int64)]).astype(np.int64)
     return dict(ids=cat(ids), labs=labs_all, io=off(li), lo=off(ll), index=np.asarray(index, np.int64), stats=stats)
@@ -481,15 +516,18 @@ def _report(self:SFTDataset) -> str:
     "One line: rows kept, cut and dropped (with reasons), tokens"
     s = self.stats
     drops = ', '.join(f'{v} {_REASONS.get(k, k)}' for k, v in s['dropped_by'].items())
-    per_turn = f" as {s['items']} sequences (one per trained turn: the template rewrites its history)" if s['items'] > s['kept'] else ''
-    return (f"{self.name}: {s['kept']} of {s['rows']} rows kept{per_turn}, {s['truncated']} with the prompt cut from the left, "
-            f"{s['dropped']} dropped{f' ({drops})' if drops else ''}; {s['tokens']} tokens, {s['trained_tokens']} trained")
+    per_turn = (f" as {s['items']} sequences (one per trained turn: the template rewrites its history)"
+                if s['items'] > s['kept'] else '')
+    return (f"{self.name}: {s['kept']} of {s['rows']} rows kept{per_turn}, {s['truncated']} with the prompt cut from "
+            f"the left, {s['dropped']} dropped{f' ({drops})' if drops else ''}; {s['tokens']} tokens, "
+            f"{s['trained_tokens']} trained")
 
 SFTDataset._data, SFTDataset.report = _data, _report
 
 # %% ../nbs/02_templating.ipynb #82fabace
 class SFTCollator:
-    "Encoded items -> a batch of tensors for `model(**batch)`: padded, or (template.packing, causal) packed into one sequence"
+    ("Encoded items -> a batch of tensors for `model(**batch)`: padded, or (template.packing, causal) packed into one "
+     "sequence")
     def __init__(self, tok, cfg:Config,
                  pad_to_multiple_of:int=None, # round padded lengths up (e.g. 8 for tensor cores); unpacked batches only
                 ):
@@ -510,7 +548,8 @@ def _pad(self:SFTCollator, items):
     mask, labels = np.zeros_like(ids), np.full((len(items), r(max(n_lab))), -100, np.int64)
     for i, f in enumerate(items):
         ids[i, :n_in[i]], mask[i, :n_in[i]], labels[i, :n_lab[i]] = f['input_ids'], 1, f['labels']
-    return {'input_ids': torch.from_numpy(ids), 'attention_mask': torch.from_numpy(mask), 'labels': torch.from_numpy(labels)}
+    return {'input_ids': torch.from_numpy(ids), 'attention_mask': torch.from_numpy(mask),
+            'labels': torch.from_numpy(labels)}
 
 def _pack(self:SFTCollator, items):
     "One sequence [1, T]: position_ids restart per row, labels -100 at each row's first token, no padding"
@@ -532,7 +571,8 @@ class LengthGroupedSampler(torch.utils.data.Sampler):
                  seed:int=0, # the order is a function of (seed, epoch)
                  window:int=50, # batches sorted together: larger groups lengths more tightly, with less randomness
                 ):
-        self.lengths, self.batch_size, self.seed, self.window, self.epoch = np.asarray(lengths), batch_size, seed, window, 0
+        self.lengths, self.batch_size, self.seed, self.window, self.epoch = (
+            np.asarray(lengths), batch_size, seed, window, 0)
     def set_epoch(self, epoch:int): self.epoch = epoch
     def batches(self) -> list:
         "The batches of this epoch, as lists of indices"
@@ -551,11 +591,13 @@ class LengthGroupedSampler(torch.utils.data.Sampler):
 def _show_tokens(tok, ids, j, k=6) -> str:
     return f"...{tok.decode(ids[max(0, j - k):j])!r} then {tok.decode(ids[j:j + 1]) if j < len(ids) else 'nothing'!r}"
 
-_MERGE_HINT = ('the texts agree but tokenize differently at a boundary (e.g. a generation prompt that ends in a space, which BPE '
-               'merges with the answer that follows it in the history); end the generation prompt with a newline or a special token')
+_MERGE_HINT = ('the texts agree but tokenize differently at a boundary (e.g. a generation prompt that ends in a space, '
+               'which BPE merges with the answer that follows it in the history); end the generation prompt with a '
+               'newline or a special token')
 
 def check_item(item:dict, seq:Seq, tok, where:str, source:str, eos:bool=False, prompt_ids:list=None):
-    "Raise unless each trained turn of `seq` starts right after its inference prompt and trains exactly its generated text"
+    ("Raise unless each trained turn of `seq` starts right after its inference prompt and trains exactly its generated "
+     "text")
     ids, labels = list(item['input_ids']), list(item['labels'])
     runs, j = [], 0  # the runs of consecutive trained positions
     while j < len(labels):
@@ -567,11 +609,12 @@ def check_item(item:dict, seq:Seq, tok, where:str, source:str, eos:bool=False, p
     for n, turn in enumerate(seq.turns):
         p = tok(turn.prompt, add_special_tokens=False)['input_ids'] if prompt_ids is None else prompt_ids
         if (j := next((i for i in range(len(p)) if i >= len(ids) or p[i] != ids[i]), None)) is not None:
-            raise fail(f'the inference prompt and the training sequence part at token {j}: inference {_show_tokens(tok, p, j)}, '
-                       f'training {_show_tokens(tok, ids, j)}; {_MERGE_HINT}')
+            raise fail(f'the inference prompt and the training sequence part at token {j}: inference '
+                       f'{_show_tokens(tok, p, j)}, training {_show_tokens(tok, ids, j)}; {_MERGE_HINT}')
         run = next((r for r in runs if r[0] == len(p)), None)
-        if run is None: raise fail(f'no loss starts at token {len(p)}, right after the inference prompt of assistant turn {turn.index}; '
-                                   f'the trained tokens are at {runs[:4]}')
+        if run is None:
+            raise fail(f'no loss starts at token {len(p)}, right after the inference prompt of assistant turn '
+                       f'{turn.index}; the trained tokens are at {runs[:4]}')
         want = turn.generated + (tok.eos_token if eos and n == len(seq.turns) - 1 else '')
         got = tok.decode(ids[run[0]:run[1]])
         if got != want and tok.decode(tok(want, add_special_tokens=False)['input_ids']) != got:
@@ -589,27 +632,32 @@ def check_parity(rows, tok, tpl:ChatTemplate, cfg:Config, n:int=32,
         for seq, (item, _) in zip(seqs, items):
             if cfg.model.type == 'seq2seq':
                 p = encode_prompt(_messages(row, where), tok, tpl, cfg, truncate=False, **_row_tools(row))
-                if item['input_ids'] != p: raise SftplayError(f'template parity failed for {where} ({tpl.source}): the encoder input is not the inference prompt')
+                if item['input_ids'] != p:
+                    raise SftplayError(f'template parity failed for {where} ({tpl.source}): the encoder input is not '
+                                       'the inference prompt')
                 continue
-            check_item(item, seq if cfg.template.train_on_prompt is False else Seq(seq.text, [], []), tok, where, tpl.source, seq.eos)
+            check_item(item, seq if cfg.template.train_on_prompt is False else Seq(seq.text, [], []), tok, where,
+                       tpl.source, seq.eos)
         done += 1
     return done
 
 # %% ../nbs/02_templating.ipynb #4ae32415
 def render_file(src, dst, tpl:ChatTemplate) -> int:
-    "Write `{'input', 'target', 'trained'}` rows for the chat rows in the JSONL file `src` to `dst`, atomically; returns the row count"
+    ("Write `{'input', 'target', 'trained'}` rows for the chat rows in the JSONL file `src` to `dst`, atomically; "
+     "returns the row count")
     from tqdm.auto import tqdm
     n = 0
     with atomic_file(dst) as f:
-        for line, row in tqdm(read_jsonl(src), desc=f'rendering {Path(src).name}', unit='row', mininterval=1, leave=False,
-                              disable=not progress_bars()):
+        for line, row in tqdm(read_jsonl(src), desc=f'rendering {Path(src).name}', unit='row', mininterval=1,
+                              leave=False, disable=not progress_bars()):
             msgs = _messages(row, f'{src}:{line}')
             i = _last_answer(msgs)
             try:
                 tools = _row_tools(row).get('tools')
                 out = {'input': prompt_text(tpl, msgs, tools), 'target': msgs[i]['content'] if i is not None else None}
                 if i is not None and msgs[i].get('tool_calls'): out['target_calls'] = msgs[i]['tool_calls']
-                if i is not None: out['trained'] = trained_turn(tpl, msgs, i, tools).generated  # what carries loss: scaffold, answer, end-of-turn
+                # what carries loss: scaffold, answer, end-of-turn
+                if i is not None: out['trained'] = trained_turn(tpl, msgs, i, tools).generated
             except SftplayError as e: raise SftplayError(f'{src}:{line}: {e}') from None
             f.write(json.dumps(out, ensure_ascii=False) + '\n'); n += 1
     return n
@@ -618,14 +666,18 @@ def render_file(src, dst, tpl:ChatTemplate) -> int:
 def sftplay_render(cfg:Config,
     splits:str='train,val,test', # comma-separated splits to render
 ):
-    "Write <data.rendered_dir>/{split}.jsonl: each chat row's rendered prompt and gold answer, for auditing the template"
+    ("Write <data.rendered_dir>/{split}.jsonl: each chat row's rendered prompt and gold answer, for auditing the "
+     "template")
     tok = load_tokenizer(cfg)
     tpl, out = load_template(cfg, tok), cfg.resolve(cfg.data.rendered_dir)
     check_writable(out, 'data.rendered_dir'); check_outside_raw(out, cfg, 'data.rendered_dir')
     for split in [s.strip() for s in splits.split(',') if s.strip()]:
-        if split not in ('train', 'val', 'test'): raise SftplayError(f'--splits {split!r}: choose among train, val, test')
+        if split not in ('train', 'val', 'test'):
+            raise SftplayError(f'--splits {split!r}: choose among train, val, test')
         src = cfg.resolve(getattr(cfg.data, f'{split}_path'))
-        if not src.is_file(): raise SftplayError(f'data.{split}_path: {src} does not exist; run sftplay-process (and sftplay-style) first, or pass --splits')
+        if not src.is_file():
+            raise SftplayError(f'data.{split}_path: {src} does not exist; run sftplay-process (and sftplay-style) '
+                               'first, or pass --splits')
         with writing(out): n = render_file(src, out/f'{split}.jsonl', tpl)
         print(f'{split}: {n} rows -> {out/f"{split}.jsonl"}')
     return out
@@ -635,23 +687,30 @@ def _with_style(messages:list, text:str=None, mode:str='replace') -> list:
     "`messages` with the system message set from `text` per `mode` (replace | prepend | append | if_missing)"
     if not text: return messages
     old = next((m['content'] for m in messages if m['role'] == 'system'), None)
-    new = {'replace': text, 'prepend': f'{text}\n{old}' if old else text, 'append': f'{old}\n{text}' if old else text, 'if_missing': old or text}[mode]
+    new = {'replace': text, 'prepend': f'{text}\n{old}' if old else text, 'append': f'{old}\n{text}' if old else text,
+           'if_missing': old or text}[mode]
     return [{'role': 'system', 'content': new}] + [m for m in messages if m['role'] != 'system']
 
 def _warnings(enc, full, status, stop_ids, cfg) -> list:
     L, w = cfg.model.max_seq_len, []
-    if status == 'target_too_long': w.append(f"target truncated: the answer and EOS alone do not fit model.max_seq_len={L}, so the row is dropped")
-    if status == 'too_long': w.append(f"row dropped: {len(full['input_ids'])} tokens > model.max_seq_len={L} with template.truncation: drop")
-    if status == 'truncated': w.append(f"prompt cut from the left: {len(full['input_ids']) - len(enc['input_ids'])} tokens removed to fit model.max_seq_len={L}")
+    if status == 'target_too_long':
+        w.append(f"target truncated: the answer and EOS alone do not fit model.max_seq_len={L}, so the row is dropped")
+    if status == 'too_long':
+        w.append(f"row dropped: {len(full['input_ids'])} tokens > model.max_seq_len={L} with template.truncation: drop")
+    if status == 'truncated':
+        w.append(f"prompt cut from the left: {len(full['input_ids']) - len(enc['input_ids'])} tokens removed to fit "
+                 f"model.max_seq_len={L}")
     if status == 'no_answer': w.append('no assistant turn: nothing to train on')
     lab = [l for l in (full or {}).get('labels', []) if l != -100]
     if full is not None and not lab: w.append('empty loss mask: no token carries loss')
     if lab and lab[-1] not in stop_ids:
-        w.append('missing EOS: the answer ends with neither EOS nor an end-of-turn token, so the model will not learn to stop (set template.add_eos: true)')
+        w.append('missing EOS: the answer ends with neither EOS nor an end-of-turn token, so the model will not learn '
+                 'to stop (set template.add_eos: true)')
     return w
 
 def preview_row(row, tok, tpl:ChatTemplate, cfg:Config, style:str=None) -> dict:
-    "What training makes of `row`: prompt text and token count, its last item (`enc`, None if dropped), all that item's tokens (`full`), status, warnings"
+    ("What training makes of `row`: prompt text and token count, its last item (`enc`, None if dropped), all that "
+     "item's tokens (`full`), status, warnings")
     info = dict(prompt='', prompt_tokens=0, enc=None, full=None, status='error', warnings=[], items=0)
     try:
         msgs, rt = _with_style(_messages(row), style, cfg.style.mode), _row_tools(row)
@@ -664,7 +723,9 @@ def preview_row(row, tok, tpl:ChatTemplate, cfg:Config, style:str=None) -> dict:
     enc, status = encs[-1]
     stops = {tok.eos_token_id} | {i for s in tpl.specials for i in [tok.convert_tokens_to_ids(s)] if isinstance(i, int)}
     info.update(enc=enc, full=full, status=status, items=len(encs), warnings=_warnings(enc, full, status, stops, cfg))
-    if len(encs) > 1: info['warnings'].append(f'{len(encs)} sequences, one per trained turn (this template rewrites its history); the last is shown')
+    if len(encs) > 1:
+        info['warnings'].append(f'{len(encs)} sequences, one per trained turn (this template rewrites its history); '
+                                'the last is shown')
     return info
 
 def row_warnings(row, tok, tpl:ChatTemplate, cfg:Config, style:str=None) -> list:
@@ -672,19 +733,23 @@ def row_warnings(row, tok, tpl:ChatTemplate, cfg:Config, style:str=None) -> list
     return preview_row(row, tok, tpl, cfg, style)['warnings']
 
 # %% ../nbs/02_templating.ipynb #554bacab
-_STYLES = {'sftplay-loss': 'background:#b7efb2', 'sftplay-ctx': 'background:#eee;color:#666', 'sftplay-cut': 'background:#eee;color:#aaa;text-decoration:line-through'}
+_STYLES = {'sftplay-loss': 'background:#b7efb2', 'sftplay-ctx': 'background:#eee;color:#666',
+           'sftplay-cut': 'background:#eee;color:#aaa;text-decoration:line-through'}
 
 def mask_html(ids, labels, tok,
               cut:int=0, # the first `cut` tokens are removed by truncation (shown struck through)
              ) -> str:
-    "Tokens as HTML spans coloured by whether they carry loss (class sftplay-loss) or not (sftplay-ctx); labels None = none does"
+    ("Tokens as HTML spans coloured by whether they carry loss (class sftplay-loss) or not (sftplay-ctx); labels None "
+     "= none does")
     labels = [-100] * len(ids) if labels is None else labels
     spans = []
     for k, (i, l) in enumerate(zip(ids, labels)):
         c = 'sftplay-cut' if k < cut else 'sftplay-loss' if int(l) != -100 else 'sftplay-ctx'
         t = html.escape(tok.decode([int(i)])).replace('\n', '↵\n')
-        spans.append(f'<span class="sftplay-tok {c}" data-pos="{k}" title="id {int(i)}" style="{_STYLES[c]}">{t}</span>')
-    return f'<div class="sftplay-mask" style="font-family:monospace;white-space:pre-wrap;line-height:1.7">{"".join(spans)}</div>'
+        spans.append(f'<span class="sftplay-tok {c}" data-pos="{k}" title="id {int(i)}" '
+                     f'style="{_STYLES[c]}">{t}</span>')
+    return ('<div class="sftplay-mask" style="font-family:monospace;white-space:pre-wrap;'
+            f'line-height:1.7">{"".join(spans)}</div>')
 
 def preview_html(info:dict, tok, seq2seq:bool=False, split:str='', row:int=0) -> str:
     "The preview of one row as HTML: token counts, warnings, the rendered prompt, the tokens coloured by loss"
@@ -693,11 +758,14 @@ def preview_html(info:dict, tok, seq2seq:bool=False, split:str='', row:int=0) ->
     warn = ''.join(f'<li class="sftplay-warning" style="color:#b00">{html.escape(w)}</li>' for w in info['warnings'])
     if full is None: mask = ''
     elif seq2seq: mask = mask_html(full['input_ids'], None, tok) + mask_html(full['labels'], full['labels'], tok)
-    else: mask = mask_html(full['input_ids'], full['labels'], tok, cut=len(full['input_ids']) - n if info['status'] == 'truncated' else 0)
-    return (f'<div class="sftplay-preview" data-split="{html.escape(split)}" data-row="{row}" data-status="{info["status"]}">'
-            f'<div class="sftplay-summary"><span class="sftplay-count">{info["prompt_tokens"]}</span> prompt tokens; the row trains as '
-            f'<span class="sftplay-total">{n}</span> tokens, <span class="sftplay-trained">{n_loss}</span> with loss ({html.escape(info["status"])})</div>'
-            f'<ul class="sftplay-warnings">{warn}</ul>'
+    else:
+        mask = mask_html(full['input_ids'], full['labels'], tok,
+                         cut=len(full['input_ids']) - n if info['status'] == 'truncated' else 0)
+    return (f'<div class="sftplay-preview" data-split="{html.escape(split)}" data-row="{row}" '
+            f'data-status="{info["status"]}"><div class="sftplay-summary"><span '
+            f'class="sftplay-count">{info["prompt_tokens"]}</span> prompt tokens; the row trains as <span '
+            f'class="sftplay-total">{n}</span> tokens, <span class="sftplay-trained">{n_loss}</span> with loss '
+            f'({html.escape(info["status"])})</div><ul class="sftplay-warnings">{warn}</ul>'
             f'<pre class="sftplay-prompt" style="white-space:pre-wrap">{html.escape(info["prompt"])}</pre>{mask}</div>')
 
 # %% ../nbs/02_templating.ipynb #d14af2f5
@@ -708,7 +776,8 @@ def _template_source(cfg, tok) -> str:
     return p.read_text(encoding='utf-8', errors='replace') if p.is_file() else ''
 
 class PromptPreview:
-    "Choose a split and a row, edit the template or the style text, and see the prompt, its token count and the loss mask"
+    ("Choose a split and a row, edit the template or the style text, and see the prompt, its token count and the loss "
+     "mask")
     def __init__(self, config:str='configs/config_run.yaml', cfg:Config=None, tok=None,
                  rows:dict=None, # {split: [chat rows]} instead of the config's files
                  max_rows:int=10_000, # rows read from each split's file (the first ones)
@@ -721,11 +790,13 @@ class PromptPreview:
         except SftplayError as e: self.error = str(e)
         self.split = W.Dropdown(options=['train', 'val', 'test'], value='train', description='split')
         self.row = W.IntSlider(value=0, min=0, max=0, description='row', continuous_update=False)
-        self.style = W.Text(value='', description='style', placeholder='system/style text (empty: as in the row)', layout=W.Layout(width='95%'))
-        self.template = W.Textarea(value=self.tpl.text if self.tpl else _template_source(self.cfg, self.tok), description='template',
-                                   layout=W.Layout(width='95%', height='260px'))
+        self.style = W.Text(value='', description='style', placeholder='system/style text (empty: as in the row)',
+                            layout=W.Layout(width='95%'))
+        self.template = W.Textarea(value=self.tpl.text if self.tpl else _template_source(self.cfg, self.tok),
+                                   description='template', layout=W.Layout(width='95%', height='260px'))
         self.html = W.HTML()
-        for w, name in [(self.split, 'split'), (self.row, 'row'), (self.style, 'style'), (self.template, 'template'), (self.html, 'html')]:
+        for w, name in [(self.split, 'split'), (self.row, 'row'), (self.style, 'style'), (self.template, 'template'),
+                        (self.html, 'html')]:
             w.add_class(f'sftplay-preview-{name}')
         for w in (self.split, self.row, self.style): w.observe(self.update, 'value')
         self.template.observe(self._edited, 'value')
@@ -764,7 +835,8 @@ def _update(self:PromptPreview, change=None):
         elif not rows: info['warnings'] = [problem or f'no rows in split {self.split.value}']
         else: info = preview_row(rows[self.row.value], self.tok, self.tpl, self.cfg, self.style.value or None)
         self.info = info
-        self.html.value = preview_html(info, self.tok, self.cfg.model.type == 'seq2seq', self.split.value, self.row.value)
+        self.html.value = preview_html(info, self.tok, self.cfg.model.type == 'seq2seq', self.split.value,
+                                       self.row.value)
     finally: self._busy = False
 
 PromptPreview.rows_of, PromptPreview._edited, PromptPreview.update = _rows_of, _edited, _update
