@@ -72,16 +72,20 @@ def write_eval(report:EvalReport, out_dir, tpl, cfg:Config, tag:str='') -> Path:
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     mp, sp = out_dir/f'metrics{tag}.json', out_dir/f'samples{tag}.jsonl'
     n = cfg.eval.num_samples
-    samples = [{'input': prompt_text(tpl, prompt_messages(r), r.get('tools')), 'prediction': p, 'reference': reference(r), 'scores': s,
-                **({'calls': parse_calls(p)} if r.get('tools') else {})}  # the parsed calls, beside the text
+    samples = [{'input': prompt_text(tpl, prompt_messages(r), r.get('tools')), 'prediction': p,
+                # the parsed calls, beside the text
+                'reference': reference(r), 'scores': s, **({'calls': parse_calls(p)} if r.get('tools') else {})}
                for r, p, s in list(zip(report.rows, report.predictions, report.per_row))[:n]]
-    new = {mp: json.dumps(report.metrics, indent=2) + '\n', sp: ''.join(json.dumps(x, ensure_ascii=False) + '\n' for x in samples)}
-    for p, text in new.items(): atomic_write(p.with_name(f'.{p.name}.new'), text)  # a full disk fails here, before anything is moved
+    new = {mp: json.dumps(report.metrics, indent=2) + '\n',
+           sp: ''.join(json.dumps(x, ensure_ascii=False) + '\n' for x in samples)}
+    # a full disk fails here, before anything is moved
+    for p, text in new.items(): atomic_write(p.with_name(f'.{p.name}.new'), text)
     for p in new: _keep_previous(p); os.replace(p.with_name(f'.{p.name}.new'), p)
     return mp
 
 # %% ../nbs/04_eval.ipynb #0be53804
-def evaluate_run(cfg:Config, run_dir=None, split:str|None=None, max_rows:int|None=None, base:bool=False, progress:bool=True) -> dict:
+def evaluate_run(cfg:Config, run_dir=None, split:str|None=None, max_rows:int|None=None, base:bool=False,
+                 progress:bool=True) -> dict:
     "Score the run in `run_dir` (default adapters/<run_name>); returns {'trained': metrics, 'base': metrics?}"
     run_dir = run_folder(cfg, run_dir)
     out_dir = output_folder(cfg, run_dir)
@@ -126,7 +130,8 @@ def plot_compare(before:dict, after:dict):
     xs = np.arange(len(keys))
     ax.bar(xs - 0.2, [scale(k, before.get(k)) for k in keys], 0.4, label='before (base)')
     ax.bar(xs + 0.2, [scale(k, after.get(k)) for k in keys], 0.4, label='after (trained)')
-    ax.set_xticks(xs, keys, rotation=30, ha='right'); ax.set_ylim(0, 1.05); ax.set_ylabel('score (compliance as a fraction)'); ax.legend()
+    ax.set_xticks(xs, keys, rotation=30, ha='right'); ax.set_ylim(0, 1.05)
+    ax.set_ylabel('score (compliance as a fraction)'); ax.legend()
     fig.tight_layout()
     return fig
 
@@ -164,9 +169,11 @@ def sftplay_eval(cfg:Config,
     summary:str=None, # instead of scoring: print a table of the metrics of these runs (comma-separated run names)
 ):
     "Generate answers for the test split with a trained run and write metrics.json and samples.jsonl"
-    if summary: return print(summary_table(cfg.resolve(cfg.checkpoint.output_dir), [r for r in summary.split(',') if r]))
+    if summary:
+        return print(summary_table(cfg.resolve(cfg.checkpoint.output_dir), [r for r in summary.split(',') if r]))
     if split not in (None, 'test', 'val', 'train'): raise SftplayError(f'--split {split!r}: choose test, val or train')
     res = evaluate_run(cfg, run, split, max_rows, base)
     print(compare_table(res['base'], res['trained']) if base else json.dumps(res['trained'], indent=2))
-    print(f'sftplay-eval: {res["trained"]["rows"]} rows, {res["trained"]["rows_per_second"]} rows/s -> {output_folder(cfg, run)}/ (metrics, samples)')
+    print(f'sftplay-eval: {res["trained"]["rows"]} rows, {res["trained"]["rows_per_second"]} rows/s -> '
+          f'{output_folder(cfg, run)}/ (metrics, samples)')
     return res

@@ -318,7 +318,8 @@ def _is_merged(p:Path) -> bool:
     c, tpl = json.loads((p/'config.json').read_text()), (p/'template.jinja').read_text()
     on_tok = (p/'chat_template.jinja').read_text() if (p/'chat_template.jinja').is_file() else None
     float16 = c.get('dtype', c.get('torch_dtype')) == 'float16'
-    return float16 and on_tok is not None and on_tok.endswith(tpl)  # the served template: template.kwargs, then the template
+    # the served template: template.kwargs, then the template
+    return float16 and on_tok is not None and on_tok.endswith(tpl)
 
 def _merged_float16(run_dir:Path, cfg) -> Path|None:
     "A float16 merge of the run that exists already: `run_dir` itself, or outputs/<run>/merged_float16"

@@ -28,21 +28,29 @@ def _prompt_row(x, style, where) -> dict:
         row = as_row(x, style)
         msgs = prompt_messages(row)
     except SftplayError as e: raise SftplayError(f'{where}: {e}') from None
-    except (KeyError, TypeError, AttributeError) as e: raise SftplayError(f'{where}: not a chat row ({type(e).__name__}: {e}); give "user" text, or "messages": [{{"role", "content"}}]') from None
-    if bad := next((m for m in msgs if not isinstance(m['role'], str) or not (isinstance(m['content'], str) or m.get('tool_calls'))), None):
-        raise SftplayError(f'{where}: the {bad["role"]} message is {type(bad["content"]).__name__}, not text; give every prompt as a string')
+    except (KeyError, TypeError, AttributeError) as e:
+        raise SftplayError(f'{where}: not a chat row ({type(e).__name__}: {e}); give "user" text, or "messages": ['
+                           f'{{"role", "content"}}]') from None
+    if bad := next((m for m in msgs if not isinstance(m['role'], str)
+                    or not (isinstance(m['content'], str) or m.get('tool_calls'))), None):
+        raise SftplayError(f'{where}: the {bad["role"]} message is {type(bad["content"]).__name__}, not text; give '
+                           'every prompt as a string')
     return row
 
 def read_prompts(path, style:str|None=None) -> tuple:
     "(rows, is_jsonl) from a prompt file: JSONL rows, or one prompt per non-blank line"
     path = Path(path)
-    if not path.is_file(): raise SftplayError(f'--input {path}: {"a folder, not a file" if path.is_dir() else "no such file"}; pass a text file with one prompt per line, or a .jsonl file of rows')
+    if not path.is_file():
+        raise SftplayError(f'--input {path}: {"a folder, not a file" if path.is_dir() else "no such file"}; pass a '
+                           'text file with one prompt per line, or a .jsonl file of rows')
     if path.suffix == '.jsonl': rows = [_prompt_row(r, style, f'{path}:{i}') for i, r in read_jsonl(path)]
     else:
         try: lines = path.read_text(encoding='utf-8').splitlines()
         except UnicodeDecodeError: raise SftplayError(f'--input {path}: not UTF-8 text; re-save it as UTF-8')
         rows = [as_row(l.strip(), style) for l in lines if l.strip()]
-    if not rows: raise SftplayError(f'--input {path}: no prompts (the file is empty or blank); put one prompt per line, or one JSON row per line')
+    if not rows:
+        raise SftplayError(f'--input {path}: no prompts (the file is empty or blank); put one prompt per line, or one '
+                           'JSON row per line')
     return rows, path.suffix == '.jsonl'
 
 # %% ../nbs/05_infer.ipynb #1c366d0d
@@ -73,7 +81,7 @@ def interactive(run_dir, cfg:Config|None=None, stdin=None, stdout=None):
 def sftplay_infer(cfg:Config,
     run:str=None, # a run folder (adapters/<run>) or merged model folder; default adapters/<run_name>
     input:str=None, # prompts: one per line, or JSONL rows; omit to read stdin interactively
-    out:str=None, # write predictions here (text: one per line; JSONL input: rows with "prediction", and "tool_calls" where a row lists tools)
+    out:str=None, # write predictions here (text: a line each; JSONL: rows with "prediction", and "tool_calls" if tools)
 ):
     "Generate answers with a trained run, in batch (--input/--out) or interactively (stdin), with the training template"
     run_dir = run_folder(cfg, run)
@@ -82,10 +90,13 @@ def sftplay_infer(cfg:Config,
     o = (cfg.resolve(out) if not Path(out).is_absolute() else Path(out)) if out else None
     if o:  # refused before the model is loaded
         check_writable(o.parent, '--out'); check_outside_raw(o, cfg, '--out', is_file=True)
-        if o.resolve() == Path(input).resolve(): raise SftplayError(f'--out {out} is the --input file; write the predictions elsewhere')
+        if o.resolve() == Path(input).resolve():
+            raise SftplayError(f'--out {out} is the --input file; write the predictions elsewhere')
     preds = infer(run_dir, rows, cfg)
-    calls = lambda r, p: {'tool_calls': parse_calls(p)} if r.get('tools') else {}  # rows that list tools: the calls, parsed
-    text = (''.join(json.dumps({**r, 'prediction': p, **calls(r, p)}, ensure_ascii=False) + '\n' for r, p in zip(rows, preds)) if jl
+    # rows that list tools: the calls, parsed
+    calls = lambda r, p: {'tool_calls': parse_calls(p)} if r.get('tools') else {}
+    text = (''.join(json.dumps({**r, 'prediction': p, **calls(r, p)}, ensure_ascii=False) + '\n'
+                    for r, p in zip(rows, preds)) if jl
             else ''.join(p.replace('\n', ' ') + '\n' for p in preds))
     if not out: print(text, end=''); return
     with writing(o.parent): atomic_write(o, text)

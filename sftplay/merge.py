@@ -25,7 +25,8 @@ def _dec(model) -> dict:
 @torch.no_grad()
 def logits_on(model, prompts:list) -> list:
     "fp32 logits of `model` for each prompt (a list of token ids)"
-    return [model(input_ids=torch.tensor([p], device=model.device), **_dec(model)).logits.float().cpu() for p in prompts]
+    return [model(input_ids=torch.tensor([p], device=model.device), **_dec(model)).logits.float().cpu()
+            for p in prompts]
 
 def max_diff(a:list, b:list) -> float:
     "Largest absolute difference between two lists of logits"
@@ -37,8 +38,8 @@ class MergeReport:
     out: Path             # the merged model folder
     dtype: str            # dtype of the saved weights
     diff_merge: float     # max |Δlogit| adapter model vs merged model, both fp32: the merge arithmetic
-    diff_saved: float     # max |Δlogit| merged model rounded to `dtype` in memory vs the saved folder reloaded: the file
-    diff_dtype: float     # max |Δlogit| adapter model vs the saved folder reloaded: what rounding to `dtype` costs (reported)
+    diff_saved: float     # max |Δlogit| merged model rounded to `dtype` in memory vs saved folder reloaded: the file
+    diff_dtype: float     # max |Δlogit| adapter model vs saved folder reloaded: cost of rounding to `dtype` (reported)
     top1: float           # share of positions where the reloaded model's most likely token is the adapter model's
     atol: float           # tolerance from merge.atol
     prompts: int          # sample prompts compared
@@ -48,8 +49,10 @@ class MergeReport:
     def ok(self): return self.diff_merge <= self.atol and self.diff_saved <= self.atol
     def __str__(self):
         return (f"merge check on {self.prompts} prompts: max |Δlogit| {self.diff_merge:.2e} (fp32 merge), "
-                f"{self.diff_saved:.2e} (saved {self.dtype} file, reloaded); tolerance {self.atol:g}: {'OK' if self.ok else 'FAILED'}\n"
-                f"  rounding to {self.dtype}: max |Δlogit| {self.diff_dtype:.2e} vs the adapter model, same top token at {self.top1:.1%} of positions\n"
+                f"{self.diff_saved:.2e} (saved {self.dtype} file, reloaded); tolerance {self.atol:g}: "
+                f"{'OK' if self.ok else 'FAILED'}\n"
+                f"  rounding to {self.dtype}: max |Δlogit| {self.diff_dtype:.2e} vs the adapter model, same top token "
+                f"at {self.top1:.1%} of positions\n"
                 f"  merged model: {self.out} ({self.bytes / 2**20:.1f} MiB)")
 
 def top1_agreement(a:list, b:list) -> float:
@@ -77,9 +80,12 @@ def merge_run(run_dir, out, dtype:str|None=None, atol:float|None=None) -> MergeR
     "Merge the adapter in `run_dir` into its base, save to `out` (never overwritten) and check the logits"
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
     run_dir, out = Path(run_dir), Path(out)
-    if out.exists(): raise SftplayError(f'{out} already exists; sftplay-merge never overwrites: pass another --out or remove it')
+    if out.exists():
+        raise SftplayError(f'{out} already exists; sftplay-merge never overwrites: pass another --out or remove it')
     check_writable(out.parent, '--out')
-    if not (run_dir/'config.yaml').exists(): raise SftplayError(f'{run_dir}: not a finished sftplay run (no config.yaml); pass --run adapters/<run_name>, or train first')
+    if not (run_dir/'config.yaml').exists():
+        raise SftplayError(f'{run_dir}: not a finished sftplay run (no config.yaml); pass --run adapters/<run_name>, '
+                           'or train first')
     cfg = load_run(run_dir)
     dtype, atol = dtype or cfg.merge.dtype, cfg.merge.atol if atol is None else atol
     tok = load_tokenizer(cfg, name=str(run_dir)); tpl = load_template(cfg, tok)
@@ -93,19 +99,25 @@ def merge_run(run_dir, out, dtype:str|None=None, atol:float|None=None) -> MergeR
         merged = load_model(cfg, name=str(run_dir), quantize=False, precision='fp32').eval()
         ref = logits_on(merged, prompts)
     diff_merge = max_diff(ref, logits_on(merged, prompts))
-    derived = {(m, n): b.clone() for m in merged.modules() for n, b in m._buffers.items() if n in m._non_persistent_buffers_set and b is not None}
+    derived = {(m, n): b.clone() for m in merged.modules() for n, b in m._buffers.items()
+               if n in m._non_persistent_buffers_set and b is not None}
     merged = merged.to({'float16': torch.float16, 'bfloat16': torch.bfloat16, 'float32': torch.float32}[dtype])
     with atomic_folder(out) as tmp:  # a failed check or a killed merge leaves no `out`
         with writing(out.parent): _save_merged(merged, tok, tpl, cfg, tmp, out)
-        merged.float()  # what the saved weights must give, computed as the reload computes: fp32, with the buffers a load
-        for (m, n), b in derived.items(): m._buffers[n] = b  # derives (not saved, e.g. rotary frequencies) at full precision
+        # what the saved weights must give, computed as the reload computes: fp32, with the buffers a load
+        # derives (not saved, e.g. rotary frequencies) at full precision
+        merged.float()
+        for (m, n), b in derived.items(): m._buffers[n] = b
         rounded = logits_on(merged, prompts)
         del merged
         cls = AutoModelForCausalLM if cfg.model.type == 'causal' else AutoModelForSeq2SeqLM
         reloaded = logits_on(cls.from_pretrained(tmp, dtype=torch.float32).eval(), prompts)
-        rep = MergeReport(out, dtype, diff_merge, max_diff(rounded, reloaded), max_diff(ref, reloaded), top1_agreement(ref, reloaded),
-                          atol, len(prompts), sum(p.stat().st_size for p in tmp.glob('*.safetensors')))
-        if not rep.ok: raise SftplayError(f'merge check failed: {rep}; nothing was written (raise merge.atol only if you accept that difference)')
+        rep = MergeReport(out, dtype, diff_merge, max_diff(rounded, reloaded), max_diff(ref, reloaded),
+                          top1_agreement(ref, reloaded), atol, len(prompts),
+                          sum(p.stat().st_size for p in tmp.glob('*.safetensors')))
+        if not rep.ok:
+            raise SftplayError(f'merge check failed: {rep}; nothing was written (raise merge.atol only if you accept '
+                               'that difference)')
     return rep
 
 # %% ../nbs/06_merge.ipynb #95dfab1d
@@ -116,8 +128,10 @@ def sftplay_merge(cfg:Config,
     dtype:str=None, # float16 | bfloat16 | float32 (default merge.dtype)
 ):
     "Merge a run's adapter into its (unquantized) base, save a plain transformers model, and check its logits"
-    if dtype not in (None, 'float16', 'bfloat16', 'float32'): raise SftplayError(f'--dtype {dtype!r}: choose float16, bfloat16 or float32')
+    if dtype not in (None, 'float16', 'bfloat16', 'float32'):
+        raise SftplayError(f'--dtype {dtype!r}: choose float16, bfloat16 or float32')
     dest = cfg.resolve(out) if out else output_folder(cfg, run)/f'merged_{dtype or cfg.merge.dtype}'
-    rep = merge_run(run_folder(cfg, run), dest, dtype or cfg.merge.dtype, cfg.merge.atol)  # this config's merge settings, not the run's
+    # this config's merge settings, not the run's
+    rep = merge_run(run_folder(cfg, run), dest, dtype or cfg.merge.dtype, cfg.merge.atol)
     print(rep)
     return rep

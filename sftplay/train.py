@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
-from .config import (Config, SftplayError, atomic_folder, atomic_write, check_writable, command, import_bitsandbytes,
-                            progress_bars, save_config, writing)
+from .config import (Config, SftplayError, atomic_folder, atomic_write, check_writable, command,
+                            import_bitsandbytes, progress_bars, save_config, writing)
 import_bitsandbytes()  # quietly and offline, before transformers' Trainer imports peft, which imports bitsandbytes
 from transformers import AttentionInterface, PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
@@ -35,10 +35,12 @@ from .run import (DTYPES, fit_embeddings, generate, load_model, prompt_messages,
 
 # %% ../nbs/03_train.ipynb #c2d3e4f5
 PACKED_SDPA = 'sftplay_packed_sdpa'
-_LAYOUT = [None, None]  # the position_ids of the last packed batch and its row layout (every layer of a forward reads the same tensor)
+# the position_ids of the last packed batch and its row layout (every layer of a forward reads the same tensor)
+_LAYOUT = [None, None]
 
 def _row_layout(position_ids) -> tuple:
-    "`(rows, longest, flat)` for position_ids [1, T] restarting at each row; `flat` puts each token in a [rows x longest] grid"
+    ("`(rows, longest, flat)` for position_ids [1, T] restarting at each row; `flat` puts each token in a [rows x "
+     "longest] grid")
     if _LAYOUT[0] is position_ids: return _LAYOUT[1]
     p = position_ids[0]
     start = torch.ones_like(p, dtype=torch.bool)
@@ -63,14 +65,16 @@ def packed_sdpa(module, query, key, value, attention_mask, dropout:float=0.0, sc
         out = x.new_zeros(x.shape[1], n * longest, x.shape[3])
         out[:, flat] = x[0]
         return out.view(x.shape[1], n, longest, x.shape[3]).transpose(0, 1)
-    o = F.scaled_dot_product_attention(grid(query), grid(key), grid(value), dropout_p=dropout, scale=scaling, is_causal=True)
+    o = F.scaled_dot_product_attention(grid(query), grid(key), grid(value), dropout_p=dropout, scale=scaling,
+                                       is_causal=True)
     return o.transpose(1, 2).reshape(n * longest, o.shape[1], o.shape[3])[flat][None], None
 
 def _packed_mask(batch_size, q_length, kv_length, q_offset=0, kv_offset=0, attention_mask=None, **kw):
-    "No mask for a batch without padding or cache (causal, or packed rows packed_sdpa keeps apart); sdpa's mask otherwise"
+    ("No mask for a batch without padding or cache (causal, or packed rows packed_sdpa keeps apart); sdpa's mask "
+     "otherwise")
     if attention_mask is None and q_length == kv_length and isinstance(q_offset, int) and q_offset == 0: return None
-    return sdpa_mask(batch_size=batch_size, q_length=q_length, kv_length=kv_length, q_offset=q_offset, kv_offset=kv_offset,
-                     attention_mask=attention_mask, **kw)
+    return sdpa_mask(batch_size=batch_size, q_length=q_length, kv_length=kv_length, q_offset=q_offset,
+                     kv_offset=kv_offset, attention_mask=attention_mask, **kw)
 
 AttentionInterface.register(PACKED_SDPA, packed_sdpa)
 AttentionMaskInterface.register(PACKED_SDPA, _packed_mask)
@@ -85,8 +89,10 @@ def use_packed_attention(model, cfg:Config, on:bool=True) -> bool:
     "Switch the model to packed_sdpa (`on`) or back to sdpa when the run packs rows; returns whether it did"
     base = model.get_base_model() if hasattr(model, 'get_base_model') else model
     c = base.config
-    if not (cfg.template.packing and cfg.model.type == 'causal' and cfg.model.attn_implementation == 'sdpa' and _full_attention(c)
-            and c._attn_implementation in ('sdpa', PACKED_SDPA)): return False
+    if not (cfg.template.packing and cfg.model.type == 'causal' and cfg.model.attn_implementation == 'sdpa'
+            and _full_attention(c)
+            and c._attn_implementation in ('sdpa', PACKED_SDPA)):
+        return False
     base.set_attn_implementation(PACKED_SDPA if on else 'sdpa')
     return True
 
@@ -94,7 +100,8 @@ def use_packed_attention(model, cfg:Config, on:bool=True) -> bool:
 def linear_module_names(model) -> list:
     "The distinct names of the model's linear layers, except the output head"
     head = model.get_output_embeddings()
-    return sorted({n.rpartition('.')[2] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and m is not head})
+    return sorted({n.rpartition('.')[2] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)
+                   and m is not head})
 
 # %% ../nbs/03_train.ipynb #90fd932b
 _INIT = {'default': True, 'gaussian': 'gaussian', 'pissa': 'pissa', 'olora': 'olora', 'loftq': True}  # peft's names
@@ -121,7 +128,8 @@ def add_adapters(model, cfg:Config,
     have = linear_module_names(model)
     targets = have if t.lora.target_modules == 'auto' else t.lora.target_modules
     if missing := [x for x in targets if x not in have]:
-        raise SftplayError(f"tuning.lora.target_modules: {', '.join(missing)} not in this model; its linear layers are {', '.join(have)} (or use auto)")
+        raise SftplayError(f"tuning.lora.target_modules: {', '.join(missing)} not in this model; its linear layers are "
+                           f"{', '.join(have)} (or use auto)")
     lo = t.lora
     lc = LoraConfig(r=lo.r, lora_alpha=lo.alpha, lora_dropout=lo.dropout, target_modules=targets, bias=lo.bias,
                     task_type=TaskType.CAUSAL_LM if cfg.model.type == 'causal' else TaskType.SEQ_2_SEQ_LM,
@@ -174,11 +182,15 @@ def world_size() -> int: return int(os.environ.get('WORLD_SIZE', 1))
 def _fast_language_model():
     try: import unsloth  # must come before transformers' models are built
     except ModuleNotFoundError as e:
-        if e.name != 'unsloth': raise SftplayError(f'tuning.backend unsloth: Unsloth cannot start here ({e}); rerun `make install-unsloth`, or set tuning.backend=bnb') from e
-        raise SftplayError('tuning.backend unsloth: Unsloth is not installed in this environment; run `make install-unsloth` and train with '
-                           '.venv-unsloth/bin/sftplay-train, or set tuning.backend=bnb') from e
+        if e.name != 'unsloth':
+            raise SftplayError(f'tuning.backend unsloth: Unsloth cannot start here ({e}); '
+                               'rerun `make install-unsloth`, or set tuning.backend=bnb') from e
+        raise SftplayError('tuning.backend unsloth: Unsloth is not installed in this environment; '
+                           'run `make install-unsloth` and train with .venv-unsloth/bin/sftplay-train, '
+                           'or set tuning.backend=bnb') from e
     except Exception as e:
-        raise SftplayError(f'tuning.backend unsloth: Unsloth is installed but cannot start here ({type(e).__name__}: {" ".join(str(e).split())[:160]}); '
+        raise SftplayError(f'tuning.backend unsloth: Unsloth is installed but cannot start here ({type(e).__name__}: '
+                           f'{" ".join(str(e).split())[:160]}); '
                            'rerun `make install-unsloth`, or set tuning.backend=bnb') from e
     from unsloth import FastLanguageModel
     return FastLanguageModel
@@ -186,13 +198,17 @@ def _fast_language_model():
 def _unsloth_refusals(cfg, cuda) -> str|None:
     "Why Unsloth cannot run this config's mode here (None when it can)"
     t = cfg.tuning
-    if cfg.model.type != 'causal': return 'tuning.backend unsloth trains causal models only; set tuning.backend=bnb for seq2seq'
-    if world_size() > 1: return 'tuning.backend unsloth is not supported with several processes here; train on one GPU or set tuning.backend=bnb'
+    if cfg.model.type != 'causal':
+        return 'tuning.backend unsloth trains causal models only; set tuning.backend=bnb for seq2seq'
+    if world_size() > 1:
+        return ('tuning.backend unsloth is not supported with several processes here; train on one GPU or set '
+                'tuning.backend=bnb')
     if not cuda and t.mode == 'lora' and t.load_in_8bit:
         return ('tuning.backend unsloth cannot run 8-bit LoRA on CPU (Unsloth would quietly load 16-bit weights); '
                 'set tuning.load_in_8bit=false, or tuning.backend=bnb (its 8-bit works on CPU)')
     if t.mode == 'qlora' and t.quant_type != 'nf4':
-        return f'tuning.backend unsloth quantizes to nf4 only, not {t.quant_type}; set tuning.quant_type=nf4 or tuning.backend=bnb'
+        return (f'tuning.backend unsloth quantizes to nf4 only, not {t.quant_type}; set tuning.quant_type=nf4 or '
+                'tuning.backend=bnb')
     return None
 
 def load_unsloth(cfg:Config, precision:str|None=None):
@@ -202,18 +218,22 @@ def load_unsloth(cfg:Config, precision:str|None=None):
     FLM, t = _fast_language_model(), cfg.tuning
     src = model_source(cfg.model.name, cfg.root)
     gc = 'unsloth' if cfg.train.gradient_checkpointing else False
-    model, _ = FLM.from_pretrained(model_name=src, max_seq_length=cfg.model.max_seq_len, dtype=DTYPES['fp32' if t.mode == 'full' else precision],
+    model, _ = FLM.from_pretrained(model_name=src, max_seq_length=cfg.model.max_seq_len,
+                                   dtype=DTYPES['fp32' if t.mode == 'full' else precision],
                                    load_in_4bit=t.mode == 'qlora', load_in_8bit=t.mode == 'lora' and t.load_in_8bit,
-                                   load_in_16bit=t.mode == 'lora' and not t.load_in_8bit, full_finetuning=t.mode == 'full',
-                                   use_gradient_checkpointing=gc, fix_tokenizer=False, use_exact_model_name=True,
-                                   random_state=cfg.train.seed, trust_remote_code=cfg.model.trust_remote_code)
+                                   load_in_16bit=t.mode == 'lora' and not t.load_in_8bit,
+                                   full_finetuning=t.mode == 'full', use_gradient_checkpointing=gc, fix_tokenizer=False,
+                                   use_exact_model_name=True, random_state=cfg.train.seed,
+                                   trust_remote_code=cfg.model.trust_remote_code)
     if t.mode == 'qlora' and not getattr(model, 'is_loaded_in_4bit', False):
         raise SftplayError('tuning.backend unsloth cannot run qlora here: bitsandbytes 4-bit does not work on this '
-                           f"{'GPU' if cuda else 'CPU'} (Unsloth fell back to 16-bit); set tuning.mode=lora, or tuning.backend=bnb")
+                           f"{'GPU' if cuda else 'CPU'} (Unsloth fell back to 16-bit); set tuning.mode=lora, or "
+                           "tuning.backend=bnb")
     if t.mode != 'full':
         targets = linear_module_names(model) if t.lora.target_modules == 'auto' else t.lora.target_modules
-        model = FLM.get_peft_model(model, r=t.lora.r, lora_alpha=t.lora.alpha, lora_dropout=t.lora.dropout, bias=t.lora.bias,
-                                   target_modules=targets, random_state=cfg.train.seed, use_gradient_checkpointing=gc)
+        model = FLM.get_peft_model(model, r=t.lora.r, lora_alpha=t.lora.alpha, lora_dropout=t.lora.dropout,
+                                   bias=t.lora.bias, target_modules=targets, random_state=cfg.train.seed,
+                                   use_gradient_checkpointing=gc)
     return model, load_tokenizer(cfg)
 
 # %% ../nbs/03_train.ipynb #04f7af69
@@ -236,12 +256,16 @@ def plan_for(cfg:Config, model, precision:str='fp32', free:int|None=None):
 # %% ../nbs/03_train.ipynb #9e5f92df
 def claim_run_dirs(cfg:Config, resume:bool=False) -> tuple:
     "(output folder, adapter folder) of the run; claims a new output folder unless resuming"
-    out_root, ad_root, name = cfg.resolve(cfg.checkpoint.output_dir), cfg.resolve(cfg.checkpoint.adapters_dir), cfg.logging.run_name
-    check_writable(out_root, 'checkpoint.output_dir'); check_writable(ad_root, 'checkpoint.adapters_dir')  # before hours of training
+    out_root, ad_root, name = (cfg.resolve(cfg.checkpoint.output_dir), cfg.resolve(cfg.checkpoint.adapters_dir),
+                               cfg.logging.run_name)
+    # before hours of training
+    check_writable(out_root, 'checkpoint.output_dir'); check_writable(ad_root, 'checkpoint.adapters_dir')
     if resume:
         out = out_root/name
         if not out.is_dir(): raise SftplayError(f'--resume: no run folder {out}; start the run without --resume')
-        if (ad_root/name).exists(): raise SftplayError(f'--resume: run {name!r} already finished ({ad_root/name} exists); start a new run_name to train more')
+        if (ad_root/name).exists():
+            raise SftplayError(f'--resume: run {name!r} already finished ({ad_root/name} exists); start a new run_name '
+                               'to train more')
         return out, ad_root/name
     out_root.mkdir(parents=True, exist_ok=True)
     for k in range(1, 10_000):
@@ -250,8 +274,8 @@ def claim_run_dirs(cfg:Config, resume:bool=False) -> tuple:
             try: (out_root/n).mkdir(); return out_root/n, ad_root/n
             except FileExistsError: pass
         if cfg.checkpoint.on_existing == 'refuse':
-            raise SftplayError(f'run {name!r} exists ({out_root/n}): refusing to overwrite it; pass --resume to continue it, '
-                               'set logging.run_name to a new name, or checkpoint.on_existing=suffix')
+            raise SftplayError(f'run {name!r} exists ({out_root/n}): refusing to overwrite it; pass --resume to '
+                               'continue it, set logging.run_name to a new name, or checkpoint.on_existing=suffix')
     raise SftplayError(f'no free run name for {name!r}')
 
 # %% ../nbs/03_train.ipynb #a98c6d98
@@ -273,7 +297,8 @@ def _claim_distributed(cfg, resume):
 def latest_checkpoint(folder) -> Path|None:
     "The newest complete checkpoint-N folder in `folder` (one with its trainer state), or None"
     folder = Path(folder)
-    done = [p for p in folder.glob('checkpoint-*') if p.is_dir() and p.name.split('-')[-1].isdigit() and (p/'trainer_state.json').exists()]
+    done = [p for p in folder.glob('checkpoint-*') if p.is_dir() and p.name.split('-')[-1].isdigit()
+            and (p/'trainer_state.json').exists()]
     return max(done, key=lambda p: int(p.name.split('-')[-1]), default=None)
 
 # %% ../nbs/03_train.ipynb #9037514f
@@ -317,8 +342,9 @@ class SFTTrainer(Trainer):
 
 # %% ../nbs/03_train.ipynb #c3661b91
 import transformers.modeling_utils as _mu
-# transformers >= 5.2x takes a boolean (batch, seq) logits_to_keep mask; 5.17 (which Unsloth pins) fails on it, and Unsloth's
-# GPU forward ignores tensor masks and returns every position. Pass the mask only where understood; slice what comes back.
+# transformers >= 5.2x takes a boolean (batch, seq) logits_to_keep mask; 5.17 (which Unsloth pins) fails on it,
+# and Unsloth's GPU forward ignores tensor masks and returns every position. Pass the mask only where understood;
+# slice what comes back.
 _MASK_LOGITS = hasattr(_mu, 'slice_logits_to_keep')
 
 def _kept_logits(model, inputs, keep):
@@ -329,7 +355,8 @@ def _kept_logits(model, inputs, keep):
 def _compute_loss(self:SFTTrainer, model, inputs, return_outputs=False, num_items_in_batch=None):
     if not self.slice_logits or 'labels' not in inputs:
         self.loss_is_scaled_for_ga = None
-        return Trainer.compute_loss(self, model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+        return Trainer.compute_loss(self, model, inputs, return_outputs=return_outputs,
+                                    num_items_in_batch=num_items_in_batch)
     inputs = dict(inputs)
     labels = inputs.pop('labels')
     keep = torch.zeros_like(labels, dtype=torch.bool)
@@ -342,7 +369,8 @@ def _compute_loss(self:SFTTrainer, model, inputs, return_outputs=False, num_item
     if num_items_in_batch is None: loss = loss / max(targets.numel(), 1)
     else:
         loss = loss / num_items_in_batch
-        if self.args.average_tokens_across_devices and self.accelerator.num_processes > 1: loss = loss * self.accelerator.num_processes
+        if self.args.average_tokens_across_devices and self.accelerator.num_processes > 1:
+            loss = loss * self.accelerator.num_processes
     return (loss, {'loss': loss}) if return_outputs else loss
 
 SFTTrainer.compute_loss = _compute_loss
@@ -421,20 +449,24 @@ SFTTrainer._save = _save
 
 # %% ../nbs/03_train.ipynb #fb7d0764
 REPORT_TO = {'trackio': 'trackio', 'tensorboard': 'tensorboard', 'wandb': 'wandb', 'none': 'none'}
-# transformers 5 renamed gradient_checkpointing to activation_checkpointing (the old name warns); older ones (Unsloth's venv) lack it
-_CKPT = 'activation_checkpointing' if 'activation_checkpointing' in TrainingArguments.__dataclass_fields__ else 'gradient_checkpointing'
+# transformers 5 renamed gradient_checkpointing to activation_checkpointing (the old name warns);
+# older ones (Unsloth's venv) lack it
+_CKPT = ('activation_checkpointing' if 'activation_checkpointing' in TrainingArguments.__dataclass_fields__
+         else 'gradient_checkpointing')
 
 def training_args(cfg:Config, out_dir, plan, precision:str) -> TrainingArguments:
     "TrainingArguments for the run in `out_dir` with the batch `plan`"
     t, ck, ev, lg = cfg.train, cfg.checkpoint, cfg.eval, cfg.logging
     return TrainingArguments(
-        output_dir=str(Path(out_dir)/'checkpoints'), run_name=lg.run_name, project=lg.project, report_to=REPORT_TO[lg.backend],
-        per_device_train_batch_size=plan.micro_batch_size, per_device_eval_batch_size=plan.micro_batch_size,
-        gradient_accumulation_steps=plan.grad_accum, num_train_epochs=t.epochs, max_steps=t.max_steps,
-        learning_rate=t.learning_rate, lr_scheduler_type=t.lr_scheduler, warmup_steps=t.warmup_ratio if t.warmup_ratio < 1 else 0.999,
+        output_dir=str(Path(out_dir)/'checkpoints'), run_name=lg.run_name, project=lg.project,
+        report_to=REPORT_TO[lg.backend], per_device_train_batch_size=plan.micro_batch_size,
+        per_device_eval_batch_size=plan.micro_batch_size, gradient_accumulation_steps=plan.grad_accum,
+        num_train_epochs=t.epochs, max_steps=t.max_steps, learning_rate=t.learning_rate,
+        lr_scheduler_type=t.lr_scheduler, warmup_steps=t.warmup_ratio if t.warmup_ratio < 1 else 0.999,
         weight_decay=t.weight_decay, max_grad_norm=t.max_grad_norm, optim=t.optim, seed=t.seed, data_seed=t.seed,
         bf16=precision == 'bf16', fp16=precision == 'fp16', use_cpu=not torch.cuda.is_available(),
-        **{_CKPT: t.gradient_checkpointing and cfg.tuning.backend != 'unsloth', f'{_CKPT}_kwargs': {'use_reentrant': False}},
+        **{_CKPT: t.gradient_checkpointing and cfg.tuning.backend != 'unsloth',
+           f'{_CKPT}_kwargs': {'use_reentrant': False}},
         logging_steps=lg.log_interval, logging_first_step=True,
         save_strategy=ck.strategy, save_steps=ck.steps, save_total_limit=ck.save_total_limit,
         eval_strategy=ev.strategy, eval_steps=ev.steps, metric_for_best_model=ck.metric_for_best_model,
@@ -456,7 +488,8 @@ class JsonlLogs(TrainerCallback):
     def __init__(self, path): self.path = Path(path)
     def on_log(self, args, state, control, logs=None, **kw):
         if state.is_world_process_zero and logs:
-            with self.path.open('a') as f: f.write(json.dumps({'step': state.global_step, 'epoch': state.epoch, **logs}) + '\n')
+            with self.path.open('a') as f:
+                f.write(json.dumps({'step': state.global_step, 'epoch': state.epoch, **logs}) + '\n')
 
 def read_logs(out_dir) -> list:
     "The log records of the run in `out_dir`"
@@ -473,19 +506,22 @@ def plot_run(out_dir):
         if pts: a.plot(*zip(*pts), style, label=key)
     pts = [(r['step'], r['learning_rate']) for r in logs if 'learning_rate' in r]
     if pts: b.plot(*zip(*pts))
-    a.set(xlabel='step', ylabel='loss', title=Path(out_dir).name); a.legend(); b.set(xlabel='step', ylabel='learning rate')
+    a.set(xlabel='step', ylabel='loss', title=Path(out_dir).name); a.legend()
+    b.set(xlabel='step', ylabel='learning rate')
     fig.tight_layout()
     return fig
 
 # %% ../nbs/03_train.ipynb #40b71848
 _SHOWN = [('loss', 'loss', '{:.4f}'), ('eval_loss', 'eval loss', '{:.4f}'), ('learning_rate', 'lr', '{:.2e}'),
-          ('grad_norm', 'grad norm', '{:.3g}'), ('tokens_per_second', 'tokens/s', '{:,.0f}'), ('peak_memory_gb', 'peak GiB', '{:.2f}')]
+          ('grad_norm', 'grad norm', '{:.3g}'), ('tokens_per_second', 'tokens/s', '{:,.0f}'),
+          ('peak_memory_gb', 'peak GiB', '{:.2f}')]
 
 def log_line(step:int, max_steps:int, logs:dict) -> str|None:
     "One line for a Trainer log record, or None for records sftplay reports itself (the run's summary)"
     if 'train_runtime' in logs: return None
     parts = [f'{name} {fmt.format(logs[k])}' for k, name, fmt in _SHOWN if isinstance(logs.get(k), (int, float))]
-    parts += [f'{k} {v:.4g}' for k, v in logs.items() if k.startswith('eval_') and k != 'eval_loss' and isinstance(v, (int, float))
+    parts += [f'{k} {v:.4g}' for k, v in logs.items() if k.startswith('eval_') and k != 'eval_loss'
+              and isinstance(v, (int, float))
               and not k.endswith(('_runtime', '_per_second'))]
     return f"sftplay: step {step}/{max_steps}: {', '.join(parts)}" if parts else None
 
@@ -495,7 +531,8 @@ class ProgressLog(TrainerCallback):
     def on_train_begin(self, args, state, control, **kw):
         if state.is_world_process_zero and progress_bars():
             from tqdm.auto import tqdm
-            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc='training', unit='step', dynamic_ncols=True)
+            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc='training', unit='step',
+                            dynamic_ncols=True)
     def on_step_end(self, args, state, control, **kw):
         if self.bar: self.bar.update(state.global_step - self.bar.n)
     def on_log(self, args, state, control, logs=None, **kw):
@@ -557,8 +594,9 @@ class TrainResult:
     param_sha256: str = ''   # checksum of the trained weights (data-parallel ranks must agree)
 
     def __str__(self):
-        return (f'{self.steps} steps in {self.seconds:.1f}s, train loss {self.train_loss:.4f}, {self.tokens_per_second:,.0f} real tokens/s, '
-                f'peak memory {self.peak_memory / 2**30:.2f} GiB, weights {self.adapter_bytes / 2**20:.2f} MiB\n'
+        return (f'{self.steps} steps in {self.seconds:.1f}s, train loss {self.train_loss:.4f}, '
+                f'{self.tokens_per_second:,.0f} real tokens/s, peak memory {self.peak_memory / 2**30:.2f} GiB, weights '
+                f'{self.adapter_bytes / 2**20:.2f} MiB\n'
                 f'  logs + checkpoints: {self.out_dir}\n  adapter: {self.adapter_dir}')
 
 # %% ../nbs/03_train.ipynb #a04db428
@@ -589,13 +627,14 @@ def _eval_rows(cfg) -> list:
     return random.Random(cfg.train.seed).sample(rows, min(cfg.eval.sample_size, len(rows)))
 
 def score_for(cfg:Config):
-    "The scorer of generation metrics during training: sftplay.metrics.score with `cfg`'s metrics (None when eval is off)"
+    ("The scorer of generation metrics during training: sftplay.metrics.score with `cfg`'s metrics (None when eval is "
+     "off)")
     if cfg.eval.strategy == 'no': return None
     return lambda preds, refs, srcs: score(preds, refs, srcs, cfg)
 
 # %% ../nbs/03_train.ipynb #7da818c4
 def train(cfg:Config, resume:bool=False,
-          score_fn=None, # (predictions, references, sources) -> metrics during eval; None: score_for(cfg), as sftplay-train
+          score_fn=None, # (predictions, references, sources) -> eval metrics; None: score_for(cfg), as sftplay-train
           callbacks=(), quiet:bool=False) -> TrainResult:
     "Fine-tune per `cfg`; returns the TrainResult (also in outputs/<run>/summary.json)"
     precision = resolve_precision(cfg)
@@ -604,7 +643,8 @@ def train(cfg:Config, resume:bool=False,
     try: return _train(cfg, out_dir, adapter_dir, precision, resume, score_fn, callbacks, quiet)
     except BaseException:
         if not resume:
-            try: out_dir.rmdir()  # a run that fails before writing anything (a bad template, a missing model) gives its name back
+            # a run that fails before writing anything (a bad template, a missing model) gives its name back
+            try: out_dir.rmdir()
             except OSError: pass
         raise
 
@@ -613,10 +653,12 @@ def _train(cfg, out_dir, adapter_dir, precision, resume, score_fn, callbacks, qu
     cfg.logging.run_name = out_dir.name
     from transformers import set_seed
     set_seed(cfg.train.seed)  # adapter initialisation is random: same seed, same run
-    if cfg.template.date is None: cfg.template.date = datetime.date.today().isoformat()  # rows encode alike any day; recorded
+    # rows encode alike any day; recorded
+    if cfg.template.date is None: cfg.template.date = datetime.date.today().isoformat()
     if cfg.tuning.backend == 'unsloth': model, tok = load_unsloth(cfg, precision)
     else: tok = load_tokenizer(cfg)
-    tpl = load_template(cfg, tok)  # the template, its answers located and checked on the rows: all before any weight loads
+    # the template, its answers located and checked on the rows: all before any weight loads
+    tpl = load_template(cfg, tok)
     tpl, new_rows = add_template_tokens(cfg, tok, tpl)  # markers the tokenizer lacks: added, or refused
     if cfg.template.add_tokens != 'none':
         cfg.template.add_tokens = new_rows  # recorded: the run's config names the tokens whose rows it trained
@@ -628,12 +670,16 @@ def _train(cfg, out_dir, adapter_dir, precision, resume, score_fn, callbacks, qu
     rows = split_rows(cfg, 'train')
     check_parity(rows, tok, tpl, cfg, name=str(cfg.resolve(cfg.data.train_path)))
     train_ds = SFTDataset(rows, tok, tpl, cfg, name=str(cfg.resolve(cfg.data.train_path)))
-    if len(train_ds) == 0: raise SftplayError(f'data.train_path: every row was dropped (longer than model.max_seq_len={cfg.model.max_seq_len}); raise max_seq_len or use template.truncation=left')
+    if len(train_ds) == 0:
+        raise SftplayError('data.train_path: every row was dropped (longer than '
+                           f'model.max_seq_len={cfg.model.max_seq_len}); raise max_seq_len or use '
+                           'template.truncation=left')
     eval_ds, gen_eval = None, None
     if cfg.eval.strategy != 'no':
         ev_rows = _eval_rows(cfg)
         eval_ds = SFTDataset(ev_rows, tok, tpl, cfg)
-        if (score_fn := score_fn or score_for(cfg)) is not None: gen_eval = generation_eval(ev_rows, tok, tpl, cfg, score_fn)
+        if (score_fn := score_fn or score_for(cfg)) is not None:
+            gen_eval = generation_eval(ev_rows, tok, tpl, cfg, score_fn)
     if cfg.tuning.backend != 'unsloth':
         model = fit_embeddings(load_model(cfg, precision=precision), tok)  # rows for added tokens (none: unchanged)
         model = add_adapters(model, cfg, tok.convert_tokens_to_ids(new_rows))
@@ -642,13 +688,15 @@ def _train(cfg, out_dir, adapter_dir, precision, resume, score_fn, callbacks, qu
     say(f'sftplay: {cfg.tuning.mode} on {cfg.model.name} ({cfg.model.type}), {precision}; {train_ds.report()}')
     say(f'sftplay: batch plan: {plan}')
     if not plan.fits: say(f'sftplay: WARNING: the memory estimate exceeds free memory: {plan.advice}')
-    if cut := train_ds.stats['truncated']: say(f'sftplay: WARNING: {cut} of {len(train_ds)} rows lose the start of their prompt (longer than '
-                                               f'model.max_seq_len={cfg.model.max_seq_len}); raise model.max_seq_len if the start matters')
+    if cut := train_ds.stats['truncated']:
+        say(f'sftplay: WARNING: {cut} of {len(train_ds)} rows lose the start of their prompt (longer than '
+            f'model.max_seq_len={cfg.model.max_seq_len}); raise model.max_seq_len if the start matters')
     save_config(cfg, out_dir/'config.yaml')
     if cfg.logging.backend == 'tensorboard': os.environ['TENSORBOARD_LOGGING_DIR'] = str(out_dir/'tensorboard')
-    trainer = SFTTrainer(model=model, args=training_args(cfg, out_dir, plan, precision), train_dataset=train_ds, eval_dataset=eval_ds,
-                         data_collator=SFTCollator(tok, cfg), processing_class=tok, lengths=train_ds.lengths,
-                         group_by_length=cfg.template.group_by_length, generation_eval=gen_eval,
+    trainer = SFTTrainer(model=model, args=training_args(cfg, out_dir, plan, precision), train_dataset=train_ds,
+                         eval_dataset=eval_ds, data_collator=SFTCollator(tok, cfg), processing_class=tok,
+                         lengths=train_ds.lengths, group_by_length=cfg.template.group_by_length,
+                         generation_eval=gen_eval,
                          loraplus_lr_ratio=cfg.tuning.lora.loraplus_lr_ratio if cfg.tuning.mode != 'full' else None,
                          callbacks=[JsonlLogs(out_dir/'logs.jsonl'), *([] if quiet else [ProgressLog()]), *callbacks])
     trainer.remove_callback(PrinterCallback)  # ProgressLog says it in sftplay's words
@@ -666,8 +714,8 @@ def _train(cfg, out_dir, adapter_dir, precision, resume, score_fn, callbacks, qu
     if trainer.is_world_process_zero():
         with writing(adapter_dir.parent): save_final(trainer, tok, tpl, cfg, adapter_dir, sd)
     res = TrainResult(out_dir, adapter_dir, out.global_step, float(out.training_loss), trainer.real_tokens, secs,
-                      trainer.real_tokens / max(secs, 1e-9), peak_memory(), _weights_bytes(adapter_dir) if adapter_dir.exists() else 0,
-                      str(plan), _param_sha(trainer.model))
+                      trainer.real_tokens / max(secs, 1e-9), peak_memory(),
+                      _weights_bytes(adapter_dir) if adapter_dir.exists() else 0, str(plan), _param_sha(trainer.model))
     _write_summary(res, trainer)
     say(f'sftplay: {res}')
     return res
