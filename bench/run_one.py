@@ -18,18 +18,20 @@ sys.path.insert(0, str(BENCH))
 import workload as W
 
 class Counting:
-    "A data collator that records, per micro-batch, what it hands the model: real (non-padding) tokens, slots, trained tokens"
+    ("A data collator that records, per micro-batch, what it hands the model: real (non-padding) tokens, slots, "
+     "trained tokens")
     def __init__(self, inner): self.inner, self.batches = inner, []
     def __call__(self, items):
         b = self.inner(items)
         am = b.get('attention_mask')
-        self.batches.append((int(am.sum()) if am is not None else int(b['input_ids'].numel()), int(b['input_ids'].numel()),
-                             int((b['labels'][:, 1:] != -100).sum())))
+        self.batches.append((int(am.sum()) if am is not None else int(b['input_ids'].numel()),
+                             int(b['input_ids'].numel()), int((b['labels'][:, 1:] != -100).sum())))
         return b
     def total(self, k:int) -> int: return sum(b[k] for b in self.batches)
 
 def heldout_loss(model, n:int=64, batch:int=4) -> float:
-    "Mean loss on the answer tokens of the first `n` validation rows: the same tokens and code for every run's trained model"
+    ("Mean loss on the answer tokens of the first `n` validation rows: the same tokens and code for every run's "
+     "trained model")
     from sftplay.config import load_config
     from sftplay.models import load_tokenizer
     from sftplay.templating import SFTCollator, SFTDataset, load_template
@@ -42,8 +44,10 @@ def heldout_loss(model, n:int=64, batch:int=4) -> float:
     with torch.no_grad():
         for s in range(0, len(ds), batch):
             b = {k: v.to(dev) for k, v in col([ds[i] for i in range(s, min(s + batch, len(ds)))]).items()}
-            logits, lab = model(input_ids=b['input_ids'], attention_mask=b['attention_mask']).logits[:, :-1], b['labels'][:, 1:]
-            total += float(torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), lab.reshape(-1), reduction='sum'))
+            logits, lab = (model(input_ids=b['input_ids'], attention_mask=b['attention_mask']).logits[:, :-1],
+                           b['labels'][:, 1:])
+            total += float(torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(),
+                                                             lab.reshape(-1), reduction='sum'))
             count += int((lab != -100).sum())
     return total / count
 
@@ -58,14 +62,17 @@ class Steps(TrainerCallback):
             if p.requires_grad: h.update(p.detach().float().cpu().numpy().tobytes())
         self.init_sha = h.hexdigest()[:16]
     def tokens_at(self, step:int) -> int:
-        "Real tokens of the micro-batches of steps 1..step (the data loader fetches one batch ahead, so not a running count)"
+        ("Real tokens of the micro-batches of steps 1..step (the data loader fetches one batch ahead, so not a running "
+         "count)")
         return sum(b[0] for b in self.counter.batches[:step * self.accum])
     def on_log(self, args, state, control, logs=None, **kw):
         if logs and 'loss' in logs: self.loss[state.global_step] = float(logs['loss'])
 
 def peak_rss() -> int:
-    "Peak resident memory of this process, bytes (VmHWM: unlike ru_maxrss, it does not count the parent's pages before exec)"
-    return next(int(l.split()[1]) * 1024 for l in Path('/proc/self/status').read_text().splitlines() if l.startswith('VmHWM'))
+    ("Peak resident memory of this process, bytes (VmHWM: unlike ru_maxrss, it does not count the parent's pages "
+     "before exec)")
+    return next(int(l.split()[1]) * 1024 for l in Path('/proc/self/status').read_text().splitlines()
+                if l.startswith('VmHWM'))
 
 def cpu_snapshot() -> tuple:
     "(busy seconds of the whole machine, busy seconds of this process, wall clock) now"
@@ -89,8 +96,8 @@ def run_sftplay(a, steps:Steps) -> dict:
     "sftplay's train() on bench/config_bench.yaml: its defaults, the workload, and --set overrides"
     from sftplay.config import load_config
     import sftplay.train as T
-    sets = [f'tuning.mode={a.mode}', f'data.train_path={rows_file(a.rows)}', *([f'model.name={a.model}'] if a.model else []),
-            *a.set]
+    sets = [f'tuning.mode={a.mode}', f'data.train_path={rows_file(a.rows)}',
+            *([f'model.name={a.model}'] if a.model else []), *a.set]
     cfg = load_config(BENCH/'config_bench.yaml', sets)
     made = []
     def collator(tok, cfg):
@@ -104,8 +111,10 @@ def lora_config(model):
     "LoRA exactly as sftplay's defaults build it: r 16, alpha 32, dropout 0.05, every linear layer but the head"
     from peft import LoraConfig, TaskType
     head = model.get_output_embeddings()
-    targets = sorted({n.rpartition('.')[2] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and m is not head})
-    return LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules=targets, bias='none', task_type=TaskType.CAUSAL_LM)
+    targets = sorted({n.rpartition('.')[2] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)
+                      and m is not head})
+    return LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules=targets, bias='none',
+                      task_type=TaskType.CAUSAL_LM)
 
 def run_trl(a, steps:Steps) -> dict:
     "TRL's SFTTrainer: its defaults, with the workload's length, batch, lr, schedule, seed and precision pinned"
@@ -117,7 +126,8 @@ def run_trl(a, steps:Steps) -> dict:
     src = a.model or BENCH/'work/model'
     tok = AutoTokenizer.from_pretrained(src)
     cuda = torch.cuda.is_available()
-    prec = ('bf16' if torch.cuda.is_bf16_supported() else 'fp16') if cuda else 'fp32'  # what sftplay's precision: auto picks
+    # what sftplay's precision: auto picks
+    prec = ('bf16' if torch.cuda.is_bf16_supported() else 'fp16') if cuda else 'fp32'
     dtype = torch.float32 if a.mode == 'full' or not cuda else {'bf16': torch.bfloat16, 'fp16': torch.float16}[prec]
     model = AutoModelForCausalLM.from_pretrained(src, dtype=dtype)  # as sftplay loads it (full: fp32 master weights)
     if a.mode == 'lora': model = get_peft_model(model, lora_config(model))  # same seed, same adapters as sftplay's
@@ -127,9 +137,10 @@ def run_trl(a, steps:Steps) -> dict:
     if a.micro_batch: extra['per_device_train_batch_size'] = a.micro_batch
     mb = a.micro_batch or SFTConfig.per_device_train_batch_size
     eff = a.eff_batch or W.EFF_BATCH
-    args = SFTConfig(output_dir=str(BENCH/'work/trl_out'), gradient_accumulation_steps=max(1, eff // mb), num_train_epochs=1,
-                     learning_rate=W.LR, lr_scheduler_type='cosine', warmup_steps=W.WARMUP, weight_decay=0.0, max_grad_norm=1.0,
-                     seed=W.SEED, data_seed=W.SEED, bf16=prec == 'bf16', fp16=prec == 'fp16', use_cpu=not cuda, logging_steps=1, save_strategy='no', report_to='none',
+    args = SFTConfig(output_dir=str(BENCH/'work/trl_out'), gradient_accumulation_steps=max(1, eff // mb),
+                     num_train_epochs=1, learning_rate=W.LR, lr_scheduler_type='cosine', warmup_steps=W.WARMUP,
+                     weight_decay=0.0, max_grad_norm=1.0, seed=W.SEED, data_seed=W.SEED, bf16=prec == 'bf16',
+                     fp16=prec == 'fp16', use_cpu=not cuda, logging_steps=1, save_strategy='no', report_to='none',
                      max_length=W.MAX_LEN, assistant_only_loss=True, packing=a.packing, padding_free=a.padding_free,
                      dataloader_num_workers=0, **extra)
     trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok, callbacks=[steps])
@@ -137,9 +148,11 @@ def run_trl(a, steps:Steps) -> dict:
     t0 = time.perf_counter()
     out = trainer.train()
     return dict(train_seconds=time.perf_counter() - t0, steps=out.global_step,
-                plan=f'micro-batch {args.per_device_train_batch_size} x accumulation {args.gradient_accumulation_steps}',
-                trl={k: getattr(args, k) for k in ['per_device_train_batch_size', 'gradient_accumulation_steps', 'packing',
-                                                   'packing_strategy', 'padding_free', 'gradient_checkpointing', 'bf16', 'optim']})
+                plan=f'micro-batch {args.per_device_train_batch_size} x accumulation '
+                     f'{args.gradient_accumulation_steps}',
+                trl={k: getattr(args, k)
+                     for k in ['per_device_train_batch_size', 'gradient_accumulation_steps', 'packing',
+                               'packing_strategy', 'padding_free', 'gradient_checkpointing', 'bf16', 'optim']})
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -164,8 +177,9 @@ def main(argv=None):
     rec['peak_memory'] = rec['peak_vram'] or rec['peak_rss']  # what the comparison uses: VRAM on a GPU, RSS on CPU
     rec['heldout_loss'] = heldout_loss(steps.model)
     c = steps.counter
-    rec.update(impl=a.impl, mode=a.mode, rows=a.rows, real_tokens=c.total(0), padded_slots=c.total(1), trained_tokens=c.total(2),
-               micro_batches=len(c.batches), tokens_per_second=c.total(0) / rec['train_seconds'], wall_seconds=time.perf_counter() - T_START,
+    rec.update(impl=a.impl, mode=a.mode, rows=a.rows, real_tokens=c.total(0), padded_slots=c.total(1),
+               trained_tokens=c.total(2), micro_batches=len(c.batches),
+               tokens_per_second=c.total(0) / rec['train_seconds'], wall_seconds=time.perf_counter() - T_START,
                init_sha=steps.init_sha,
                loss={int(k): v for k, v in sorted(steps.loss.items())},
                tokens_at_step={int(k): steps.tokens_at(k) for k in sorted(steps.loss)}, threads=torch.get_num_threads(),

@@ -8,7 +8,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT/'data/raw/intents.jsonl'
 SYSTEM = 'Reply with one JSON object: {"intent": ..., "slots": {...}}. No prose.'
-SYSTEM_MANY = 'Reply with one JSON list holding one {"intent": ..., "slots": {...}} object per request, in order. No prose.'
+SYSTEM_MANY = ('Reply with one JSON list holding one {"intent": ..., "slots": {...}} object per request, in order. No '
+               'prose.')
 # The model: Llama blocks, tied embeddings, random weights (what is measured is speed, memory and loss on equal work).
 SHAPE = dict(vocab_size=8192, hidden=256, layers=10, heads=4, intermediate=1024)
 MAX_LEN = 512       # model.max_seq_len = TRL max_length; every row fits, so neither side truncates
@@ -23,7 +24,8 @@ def sample_rows() -> list:
     return [json.loads(l) for l in SAMPLE.open(encoding='utf-8')]
 
 def chat_rows(n:int, seed:int=SEED) -> list:
-    "`n` chat rows `{id, system, user, assistant}`: sample rows, and a `LONG_SHARE` of rows carrying k requests, k long-tailed"
+    ("`n` chat rows `{id, system, user, assistant}`: sample rows, and a `LONG_SHARE` of rows carrying k requests, k "
+     "long-tailed")
     rng, base = random.Random(seed), sample_rows()
     out = []
     for i in range(n):
@@ -34,7 +36,8 @@ def chat_rows(n:int, seed:int=SEED) -> list:
         k = int(min(8, max(2, round(rng.lognormvariate(np.log(3.5), 0.75)))))
         rs = rng.sample(base, k)
         user = 'Handle these requests in order:\n' + '\n'.join(f'{j}. {r["input"]}' for j, r in enumerate(rs, 1))
-        out.append({'id': f'b{i}', 'system': SYSTEM_MANY, 'user': user, 'assistant': '[' + ', '.join(r['output'] for r in rs) + ']'})
+        out.append({'id': f'b{i}', 'system': SYSTEM_MANY, 'user': user,
+                    'assistant': '[' + ', '.join(r['output'] for r in rs) + ']'})
     return out
 
 def messages(row:dict) -> list:
@@ -49,8 +52,8 @@ def build(work) -> dict:
     work = Path(work); model, data = work/'model', work/'data'
     if not (model/'config.json').exists():
         texts = corpus_from([SAMPLE], extra=[SYSTEM, SYSTEM_MANY, 'Handle these requests in order:'])
-        build_tiny(model, 'causal', texts, vocab_size=SHAPE['vocab_size'], hidden=SHAPE['hidden'], layers=SHAPE['layers'],
-                   heads=SHAPE['heads'], intermediate=SHAPE['intermediate'], seed=SEED)
+        build_tiny(model, 'causal', texts, vocab_size=SHAPE['vocab_size'], hidden=SHAPE['hidden'],
+                   layers=SHAPE['layers'], heads=SHAPE['heads'], intermediate=SHAPE['intermediate'], seed=SEED)
     if not (data/'train.jsonl').exists():
         rows = chat_rows(4096)
         write_jsonl(data/'train.jsonl', rows)

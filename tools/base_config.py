@@ -12,6 +12,7 @@ HEAD = ('# sftplay base config: stable defaults you rarely touch. Run files name
 text = HEAD + dump_config(Config())
 path = ROOT/'configs/config_base.yaml'
 if '--check' in sys.argv:
-    if path.read_text() != text: sys.exit('configs/config_base.yaml is out of date with the schema: run `python tools/base_config.py`')
+    if path.read_text() != text:
+        sys.exit('configs/config_base.yaml is out of date with the schema: run `python tools/base_config.py`')
 else:
     path.write_text(text); print(f'wrote {path}')

@@ -32,7 +32,8 @@ def main(argv):
     readme = ROOT/'README.md'
     if '--check' in argv:
         if not readme.exists() or readme.read_text() != text:
-            print('README.md is out of date with nbs/index.ipynb: run `make readme` and commit README.md', file=sys.stderr)
+            print('README.md is out of date with nbs/index.ipynb: run `make readme` and commit README.md',
+                  file=sys.stderr)
             return 1
         return 0
     readme.write_text(text)
