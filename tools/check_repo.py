@@ -2,7 +2,8 @@
 """The checks `make test` runs before the notebooks: exported modules in sync with the notebooks, notebooks clean
 (no outputs, execution counts or widget state; none over 200 kB), README.md in sync with nbs/index.ipynb, every module
 importing only from the modules of earlier chapters (the pipeline order of nbs/), and no code line over 120 characters
-(notebook code cells and exported modules; markdown cells are prose). A check that fails says what to run; it never
+(notebook code cells and exported modules; markdown cells are prose), and a Colab setup cell in every chapter that
+takes the project from SFTPLAY_SOURCE. A check that fails says what to run; it never
 edits what it found out of date without saying so."""
 import ast, hashlib, json, re, subprocess, sys
 from pathlib import Path
@@ -68,6 +69,17 @@ def long_lines(limit:int=MAX_LINE) -> list:
     return bad
 
 
+def setup_cells() -> list:
+    "Chapters without the Colab setup cell that takes the project from SFTPLAY_SOURCE, or that clone a fixed address"
+    bad = []
+    for nb in sorted((ROOT/'nbs').glob('0*.ipynb')):
+        code = [''.join(c['source']) for c in json.loads(nb.read_text())['cells'] if c['cell_type'] == 'code']
+        if not any("SFTPLAY_SOURCE = ''" in c for c in code): bad.append(f'{nb.relative_to(ROOT)} has no setup cell')
+        if any(re.search(r'git clone\S*\s[^\n]*https?://', c) for c in code):
+            bad.append(f'{nb.relative_to(ROOT)} clones a fixed address')
+    return bad
+
+
 def main():
     problems = []
     mods = lambda: digest((ROOT/'sftplay').glob('**/*.py'))
@@ -94,6 +106,9 @@ def main():
     if long := long_lines():
         problems.append(f'{len(long)} code line(s) over {MAX_LINE} characters (wrap them inside their brackets, '
                         f'or split long strings into adjacent literals): {", ".join(long)}')
+    if bad := setup_cells():
+        problems.append('the Colab setup cell must take the project from SFTPLAY_SOURCE, as in 00_config '
+                        '(the project has no public address): ' + '; '.join(bad))
     for p in problems: print(f'check_repo: {p}', file=sys.stderr)
     if not problems: print(f'check_repo: exports, clean notebooks and README are in sync; no code line over {MAX_LINE}')
     return 1 if problems else 0
