@@ -348,9 +348,6 @@ def _check_args(run_dir:Path, out:Path, type:str):
     if out.exists():
         raise SftplayError(f'{out} already exists; sftplay-gguf never overwrites: pass another --out or remove it')
     check_writable(out.parent, '--out')
-    if not (run_dir/'config.yaml').exists():
-        raise SftplayError(f'{run_dir}: not a finished sftplay run (no config.yaml); '
-                           'pass --run adapters/<run_name>, or train first')
     cfg = load_run(run_dir)
     if cfg.model.type != 'causal':
         raise SftplayError(f'{run_dir}: a {cfg.model.type} run; GGUF export covers causal (decoder-only) models, '

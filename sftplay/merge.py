@@ -83,9 +83,6 @@ def merge_run(run_dir, out, dtype:str|None=None, atol:float|None=None) -> MergeR
     if out.exists():
         raise SftplayError(f'{out} already exists; sftplay-merge never overwrites: pass another --out or remove it')
     check_writable(out.parent, '--out')
-    if not (run_dir/'config.yaml').exists():
-        raise SftplayError(f'{run_dir}: not a finished sftplay run (no config.yaml); pass --run adapters/<run_name>, '
-                           'or train first')
     cfg = load_run(run_dir)
     dtype, atol = dtype or cfg.merge.dtype, cfg.merge.atol if atol is None else atol
     tok = load_tokenizer(cfg, name=str(run_dir)); tpl = load_template(cfg, tok)

@@ -189,6 +189,9 @@ def portable_config(cfg:Config, model_name:str|None=None) -> Config:
 
 def load_run(folder, overrides=()) -> Config:
     "The config saved with the run in `folder` (an adapters/<run> folder), its paths resolving from there"
+    if not (Path(folder)/'config.yaml').exists():  # every command that opens a run says this, and only this
+        raise SftplayError(f'{folder}: not a finished sftplay run (no config.yaml); pass an adapters/<run_name> '
+                           'folder (--run), or train first')
     return load_config(Path(folder)/'config.yaml', overrides, root=folder)
 
 def apply_settings(run_cfg:Config, cfg:Config|None) -> Config:
@@ -264,9 +267,6 @@ def load_trained(folder, cfg:Config|None=None) -> tuple:
     # `cfg` is the command's config: its --set overrides apply to the run's config too (model.name: a moved base), and
     # its eval, generation and data settings replace the run's (apply_settings)
     folder = Path(folder)
-    if not (folder/'config.yaml').exists():
-        raise SftplayError(f'{folder}: not a finished sftplay run (no config.yaml); pass an adapters/<run_name> '
-                           'folder, or train first')
     rcfg = apply_settings(load_run(folder, cfg.overrides if cfg else ()), cfg)
     tok = load_tokenizer(rcfg, name=str(folder.resolve()))
     tpl = load_template(rcfg, tok)
