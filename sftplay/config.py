@@ -675,9 +675,13 @@ def atomic_folder(dest, exists:str='refuse', # refuse | replace | update (keep f
         if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
 
 # %% ../nbs/00_config.ipynb #787c8664
-def check_writable(dest, key:str):
+def check_writable(dest, key:str,
+                   new:bool=False, # also refuse a `dest` that exists: the command never overwrites it
+                  ):
     "Refuse an output folder `dest` (chosen by config key or option `key`) that cannot be created or written"
     dest = Path(dest).absolute()
+    if new and dest.exists():
+        raise SftplayError(f'{dest} already exists; sftplay never overwrites it: pass another {key} or remove it')
     if (f := next((p for p in [dest, *dest.parents] if p.exists() and not p.is_dir()), None)):
         raise SftplayError(f'{key} {dest}: {f} is a file, not a folder; choose another {key}')
     base = next(p for p in [dest, *dest.parents] if p.exists())

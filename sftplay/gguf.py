@@ -345,9 +345,7 @@ def _test_rows(cfg, max_rows:int|None) -> list:
 def _check_args(run_dir:Path, out:Path, type:str):
     "Refuse, before any work, what cannot be exported: the run's config when it can be"
     if type not in GGUF_TYPES: raise SftplayError(f'--type {type!r}: choose {" | ".join(GGUF_TYPES)}')
-    if out.exists():
-        raise SftplayError(f'{out} already exists; sftplay-gguf never overwrites: pass another --out or remove it')
-    check_writable(out.parent, '--out')
+    check_writable(out, '--out', new=True)
     cfg = load_run(run_dir)
     if cfg.model.type != 'causal':
         raise SftplayError(f'{run_dir}: a {cfg.model.type} run; GGUF export covers causal (decoder-only) models, '

@@ -80,9 +80,7 @@ def merge_run(run_dir, out, dtype:str|None=None, atol:float|None=None) -> MergeR
     "Merge the adapter in `run_dir` into its base, save to `out` (never overwritten) and check the logits"
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
     run_dir, out = Path(run_dir), Path(out)
-    if out.exists():
-        raise SftplayError(f'{out} already exists; sftplay-merge never overwrites: pass another --out or remove it')
-    check_writable(out.parent, '--out')
+    check_writable(out, '--out', new=True)
     cfg = load_run(run_dir)
     dtype, atol = dtype or cfg.merge.dtype, cfg.merge.atol if atol is None else atol
     tok = load_tokenizer(cfg, name=str(run_dir)); tpl = load_template(cfg, tok)
